@@ -1,0 +1,3 @@
+//! ironvirsh, a virsh-compatible command line
+
+fn main() {}

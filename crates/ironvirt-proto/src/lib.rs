@@ -1,0 +1,1 @@
+//! libvirt's RPC wire protocol: framing, programs, procedures, messages

@@ -1,0 +1,1 @@
+//! The remote driver: libvirt's RPC protocol, client side

@@ -1,0 +1,3 @@
+//! ironvirtd, the daemon that serves libvirt's RPC protocol
+
+fn main() {}
