@@ -12,3 +12,30 @@
 //! def.emulator;                                 // Option<String>
 //! let xml: String = def.format(&FormatOptions { id: Some(3), inactive: false, secure: false });
 //! ```
+//!
+//! [`DomainDef::parse`] applies the defaults every libvirt driver gets from
+//! the generic domain configuration code (see [`domain`] for the list);
+//! driver-specific defaults are the driver's job.
+
+pub mod caps;
+pub mod domain;
+pub mod generic;
+pub mod spec;
+pub mod units;
+pub mod xml;
+
+pub use caps::Capabilities;
+pub use domain::*;
+pub use generic::{Content, Element};
+
+/// How to format a domain definition (`virDomainGetXMLDesc` flags and the
+/// running domain's id).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FormatOptions {
+    /// The id of a running domain: adds `id='N'` on `<domain>`.
+    pub id: Option<i32>,
+    /// `VIR_DOMAIN_XML_INACTIVE`: leave out live-only data.
+    pub inactive: bool,
+    /// `VIR_DOMAIN_XML_SECURE`: include secrets (graphics passwords).
+    pub secure: bool,
+}
