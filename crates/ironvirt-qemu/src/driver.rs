@@ -1,0 +1,961 @@
+//! `QemuDriver`: the [`Driver`] of `qemu:///system` and `qemu:///session`.
+//!
+//! One driver per process, shared by every connection (`Arc`). It owns the
+//! capabilities cache, the persistent domain definitions (one XML file per
+//! domain under `<state_dir>/qemu/`, autostart links under
+//! `<state_dir>/qemu/autostart/`) and the lifecycle-event callbacks.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::Duration;
+
+use ironvirt_conf::{
+    Address, Content, Controller, DeviceInfo, DomainDef, Element, FormatOptions, GenericDevice,
+    Input,
+};
+use ironvirt_driver::{
+    event, list_flags, DomainInfo, DomainRef, DomainState, Driver, Error, ErrorDomain, ErrorNumber,
+    LifecycleCallback, LifecycleEvent, NodeInfo, Result, Uuid,
+};
+
+use crate::cache::{self, CachedDomCaps, CapsCache, CapsEntry, DomCapsKey};
+use crate::domcaps::{DomainCaps, HostFacts};
+use crate::probe::{Prober, QmpProber};
+use crate::{caps, firmware, host, validate};
+
+const DOM: ErrorDomain = ErrorDomain::QEMU;
+
+/// How to set up a [`QemuDriver`].
+#[derive(Clone)]
+pub struct QemuConfig {
+    /// Root of everything the driver keeps on disk: `qemu/` (definitions),
+    /// `qemu/autostart/`, `cache/qemu/capabilities/`.
+    pub state_dir: PathBuf,
+    /// `qemu:///system` (true) or `qemu:///session` (false).
+    pub privileged: bool,
+    /// Where to look for `qemu-system-*`; None: /usr/bin, /usr/local/bin,
+    /// /usr/libexec and `$PATH`.
+    pub emulator_dirs: Option<Vec<PathBuf>>,
+    /// Firmware descriptor directories; None: QEMU's standard ones.
+    pub firmware_dirs: Option<Vec<PathBuf>>,
+    /// The KVM device.
+    pub kvm_device: PathBuf,
+    /// How long a probe may take.
+    pub probe_timeout: Duration,
+    /// Probes binaries; None: run them ([`QmpProber`]).
+    pub prober: Option<Arc<dyn Prober>>,
+}
+
+impl std::fmt::Debug for QemuConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QemuConfig")
+            .field("state_dir", &self.state_dir)
+            .field("privileged", &self.privileged)
+            .finish_non_exhaustive()
+    }
+}
+
+impl QemuConfig {
+    /// Defaults for a state directory.
+    pub fn new(state_dir: impl Into<PathBuf>, privileged: bool) -> QemuConfig {
+        QemuConfig {
+            state_dir: state_dir.into(),
+            privileged,
+            emulator_dirs: None,
+            firmware_dirs: None,
+            kvm_device: PathBuf::from("/dev/kvm"),
+            probe_timeout: Duration::from_secs(30),
+            prober: None,
+        }
+    }
+}
+
+struct DomainObj {
+    def: DomainDef,
+    autostart: bool,
+}
+
+impl DomainObj {
+    fn dom_ref(&self) -> DomainRef {
+        DomainRef {
+            name: self.def.name.clone(),
+            uuid: self.def.uuid,
+            id: -1,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Domains {
+    by_uuid: HashMap<Uuid, DomainObj>,
+    by_name: HashMap<String, Uuid>,
+}
+
+/// The QEMU driver.
+pub struct QemuDriver {
+    cfg: QemuConfig,
+    cache: CapsCache,
+    host_uuid: String,
+    host_facts: OnceLock<HostFacts>,
+    domains: RwLock<Domains>,
+    callbacks: Mutex<Vec<(i32, LifecycleCallback)>>,
+    next_callback: AtomicI32,
+}
+
+impl std::fmt::Debug for QemuDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QemuDriver")
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
+fn err(code: ErrorNumber, msg: impl Into<String>) -> Error {
+    Error::new(DOM, code, msg)
+}
+
+fn host_uuid() -> String {
+    for p in [
+        "/sys/devices/virtual/dmi/id/product_uuid",
+        "/sys/class/dmi/id/product_uuid",
+    ] {
+        if let Some(u) = std::fs::read_to_string(p)
+            .ok()
+            .and_then(|s| Uuid::parse(&s))
+        {
+            return u.to_string();
+        }
+    }
+    Uuid::random().to_string()
+}
+
+fn elem(name: &str, attrs: &[(&str, &str)], children: Vec<Element>) -> Element {
+    Element {
+        name: name.to_string(),
+        namespaces: vec![],
+        attrs: attrs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        content: children.into_iter().map(Content::Elem).collect(),
+    }
+}
+
+impl QemuDriver {
+    /// Creates the driver: makes its directories and loads the persistent
+    /// definitions. Emulators are probed lazily, on first use.
+    pub fn new(cfg: QemuConfig) -> Result<Arc<QemuDriver>> {
+        let prober: Arc<dyn Prober> = match &cfg.prober {
+            Some(p) => p.clone(),
+            None => Arc::new(QmpProber {
+                timeout: cfg.probe_timeout,
+            }),
+        };
+        let cache = CapsCache::new(
+            cfg.state_dir.join("cache/qemu/capabilities"),
+            cfg.kvm_device.clone(),
+            prober,
+        );
+        let drv = QemuDriver {
+            cache,
+            host_uuid: host_uuid(),
+            host_facts: OnceLock::new(),
+            domains: RwLock::new(Domains::default()),
+            callbacks: Mutex::new(Vec::new()),
+            next_callback: AtomicI32::new(1),
+            cfg,
+        };
+        for d in [drv.config_dir(), drv.autostart_dir()] {
+            std::fs::create_dir_all(&d).map_err(|e| {
+                Error::system(
+                    DOM,
+                    format_args!("cannot create directory '{}'", d.display()),
+                    &e,
+                )
+            })?;
+        }
+        drv.load_configs();
+        Ok(Arc::new(drv))
+    }
+
+    /// The configuration the driver was made with.
+    pub fn config(&self) -> &QemuConfig {
+        &self.cfg
+    }
+
+    /// Where domain definitions are kept.
+    pub fn config_dir(&self) -> PathBuf {
+        self.cfg.state_dir.join("qemu")
+    }
+
+    /// Where autostart links are kept.
+    pub fn autostart_dir(&self) -> PathBuf {
+        self.cfg.state_dir.join("qemu/autostart")
+    }
+
+    /// The capabilities cache.
+    pub fn caps_cache(&self) -> &CapsCache {
+        &self.cache
+    }
+
+    fn config_file(&self, name: &str) -> PathBuf {
+        self.config_dir().join(format!("{name}.xml"))
+    }
+
+    fn autostart_link(&self, name: &str) -> PathBuf {
+        self.autostart_dir().join(format!("{name}.xml"))
+    }
+
+    fn load_configs(&self) {
+        let Ok(rd) = std::fs::read_dir(self.config_dir()) else {
+            return;
+        };
+        let mut doms = self.domains.write().unwrap_or_else(|p| p.into_inner());
+        for e in rd.flatten() {
+            let path = e.path();
+            if path.extension().and_then(|x| x.to_str()) != Some("xml") || !path.is_file() {
+                continue;
+            }
+            let def = match std::fs::read_to_string(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|t| DomainDef::parse(&t).map_err(|e| e.to_string()))
+            {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(file = %path.display(), error = %e, "ignoring unreadable domain definition");
+                    continue;
+                }
+            };
+            if path.file_stem().and_then(|s| s.to_str()) != Some(def.name.as_str()) {
+                tracing::warn!(file = %path.display(), name = %def.name, "domain definition file name does not match its name");
+                continue;
+            }
+            if doms.by_name.contains_key(&def.name) || doms.by_uuid.contains_key(&def.uuid) {
+                tracing::warn!(file = %path.display(), "duplicate domain definition ignored");
+                continue;
+            }
+            let autostart = self.autostart_link(&def.name).exists();
+            doms.by_name.insert(def.name.clone(), def.uuid);
+            doms.by_uuid.insert(def.uuid, DomainObj { def, autostart });
+        }
+    }
+
+    fn host_facts(&self) -> &HostFacts {
+        self.host_facts.get_or_init(|| {
+            let fw_dirs = self.cfg.firmware_dirs.clone().unwrap_or_else(|| {
+                let mut v = Vec::new();
+                if !self.cfg.privileged {
+                    if let Some(h) = std::env::var_os("XDG_CONFIG_HOME")
+                        .map(PathBuf::from)
+                        .or_else(|| {
+                            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config"))
+                        })
+                    {
+                        v.push(h.join("qemu/firmware"));
+                    }
+                }
+                v.push(PathBuf::from("/etc/qemu/firmware"));
+                v.push(PathBuf::from("/usr/share/qemu/firmware"));
+                v
+            });
+            HostFacts {
+                kvm_max_vcpus: host::kvm_max_vcpus(&self.cfg.kvm_device),
+                vfio: host::vfio_supported(),
+                swtpm: host::in_path("swtpm"),
+                firmware: firmware::load(&fw_dirs),
+            }
+        })
+    }
+
+    fn search_dirs(&self) -> Vec<PathBuf> {
+        self.cfg
+            .emulator_dirs
+            .clone()
+            .unwrap_or_else(cache::default_search_dirs)
+    }
+
+    /// The emulator binaries found: (QEMU target, path).
+    pub fn emulators(&self) -> Vec<(String, PathBuf)> {
+        cache::find_binaries(&self.search_dirs())
+    }
+
+    /// The emulator for a guest architecture.
+    pub fn emulator_for_arch(&self, arch: &str) -> Result<PathBuf> {
+        let target = crate::qemucaps::qemu_target_for_arch(arch);
+        let name = format!("qemu-system-{target}");
+        self.search_dirs()
+            .into_iter()
+            .map(|d| d.join(&name))
+            .find(|p| p.is_file())
+            .ok_or_else(|| {
+                err(
+                    ErrorNumber::INVALID_ARG,
+                    format!("unable to find any emulator to serve '{arch}' architecture"),
+                )
+            })
+    }
+
+    /// The capabilities of one binary (cached).
+    pub fn qemu_caps(&self, binary: &Path) -> Result<Arc<CapsEntry>> {
+        self.cache.lookup(binary)
+    }
+
+    fn kvm_usable(&self) -> bool {
+        cache::kvm_state(&self.cfg.kvm_device).1
+    }
+
+    /// Resolves the arguments of `virConnectGetDomainCapabilities` to an
+    /// entry and the cached domain capabilities.
+    pub fn domain_caps(
+        &self,
+        emulator: Option<&str>,
+        arch: Option<&str>,
+        machine: Option<&str>,
+        virttype: Option<&str>,
+    ) -> Result<(Arc<CapsEntry>, Arc<CachedDomCaps>)> {
+        let virttype = match virttype {
+            None => {
+                if self.kvm_usable() {
+                    "kvm"
+                } else {
+                    "qemu"
+                }
+            }
+            Some(v @ ("kvm" | "qemu")) => v,
+            Some(other) => {
+                return Err(err(
+                    ErrorNumber::INVALID_ARG,
+                    format!("unknown virttype: {other}"),
+                ));
+            }
+        };
+        let binary = match (emulator, arch) {
+            (Some(e), _) => PathBuf::from(e),
+            (None, Some(a)) => self.emulator_for_arch(a)?,
+            (None, None) => self.emulator_for_arch(&host::host_arch())?,
+        };
+        let entry = self.cache.lookup(&binary)?;
+        let qc = &entry.caps;
+        if let Some(a) = arch {
+            if a != qc.arch {
+                return Err(err(
+                    ErrorNumber::INVALID_ARG,
+                    format!(
+                        "emulator '{}' does not support arch '{a}'",
+                        binary.display()
+                    ),
+                ));
+            }
+        }
+        if virttype == "kvm" && !(qc.kvm && caps::kvm_runs(&host::host_arch(), &qc.arch)) {
+            return Err(err(
+                ErrorNumber::INVALID_ARG,
+                format!(
+                    "KVM is not supported by '{}' on this host",
+                    binary.display()
+                ),
+            ));
+        }
+        let mt = match machine {
+            Some(m) => qc.machine(m).ok_or_else(|| {
+                err(
+                    ErrorNumber::INVALID_ARG,
+                    format!(
+                        "the machine '{m}' is not supported by emulator '{}'",
+                        binary.display()
+                    ),
+                )
+            })?,
+            None => qc.default_machine().ok_or_else(|| {
+                err(
+                    ErrorNumber::INTERNAL_ERROR,
+                    format!("emulator '{}' reports no machine types", binary.display()),
+                )
+            })?,
+        }
+        .clone();
+        let key = DomCapsKey {
+            machine: mt.name.clone(),
+            arch: qc.arch.clone(),
+            virttype: virttype.to_string(),
+        };
+        let facts = self.host_facts();
+        let dc = entry.domcaps(key, |qc| DomainCaps::build(qc, &mt, virttype, facts))?;
+        Ok((entry, dc))
+    }
+
+    /// Checks a definition against the domain capabilities of its emulator,
+    /// machine, architecture and virt type (`VIR_ERR_CONFIG_UNSUPPORTED`).
+    pub fn validate_domain(&self, def: &DomainDef) -> Result<()> {
+        if def.virt_type != "kvm" && def.virt_type != "qemu" {
+            return Err(err(
+                ErrorNumber::CONFIG_UNSUPPORTED,
+                format!(
+                    "virt type '{}' is not supported by the QEMU driver (only 'kvm' and 'qemu')",
+                    def.virt_type
+                ),
+            ));
+        }
+        let (_, dc) = self
+            .domain_caps(
+                def.emulator.as_deref(),
+                def.os.arch.as_deref(),
+                def.os.machine.as_deref(),
+                Some(&def.virt_type),
+            )
+            .map_err(|e| {
+                if e.code == ErrorNumber::INVALID_ARG {
+                    err(
+                        ErrorNumber::CONFIG_UNSUPPORTED,
+                        e.str2.clone().unwrap_or(e.message.clone()),
+                    )
+                } else {
+                    e
+                }
+            })?;
+        validate::check(def, &dc.caps)
+    }
+
+    fn emit(&self, dom: DomainRef, ev: i32, detail: i32) {
+        let cbs: Vec<LifecycleCallback> = self
+            .callbacks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(_, c)| c.clone())
+            .collect();
+        let e = LifecycleEvent {
+            dom,
+            event: ev,
+            detail,
+        };
+        for c in cbs {
+            c(&e);
+        }
+    }
+
+    /// Fills in what libvirt's QEMU driver adds to a new definition:
+    /// architecture, emulator, canonical machine type, default CPU model and
+    /// the default devices of the machine.
+    pub fn apply_defaults(&self, def: &mut DomainDef) -> Result<()> {
+        let arch = def.os.arch.clone().unwrap_or_else(host::host_arch);
+        let emulator = match &def.emulator {
+            Some(e) => PathBuf::from(e),
+            None => self.emulator_for_arch(&arch)?,
+        };
+        let entry = self.cache.lookup(&emulator)?;
+        let qc = &entry.caps;
+        if def.os.arch.is_some() && qc.arch != arch {
+            return Err(err(
+                ErrorNumber::CONFIG_UNSUPPORTED,
+                format!(
+                    "emulator '{}' does not support arch '{arch}'",
+                    emulator.display()
+                ),
+            ));
+        }
+        let mt = match &def.os.machine {
+            Some(m) => qc.machine(m).ok_or_else(|| {
+                err(
+                    ErrorNumber::CONFIG_UNSUPPORTED,
+                    format!(
+                        "Emulator '{}' does not support machine type '{m}'",
+                        emulator.display()
+                    ),
+                )
+            })?,
+            None => qc.default_machine().ok_or_else(|| {
+                err(
+                    ErrorNumber::INTERNAL_ERROR,
+                    "emulator reports no machine types",
+                )
+            })?,
+        }
+        .clone();
+        def.os.arch = Some(qc.arch.clone());
+        def.os.machine = Some(mt.name.clone());
+        def.emulator = Some(emulator.to_string_lossy().to_string());
+        let x86 = qc.arch == "x86_64" || qc.arch == "i686";
+        if def.cpu.is_none() && x86 {
+            let suffix = format!("-{}-cpu", crate::qemucaps::qemu_target_for_arch(&qc.arch));
+            if let Some(model) = mt
+                .default_cpu_type
+                .as_deref()
+                .and_then(|t| t.strip_suffix(&suffix))
+            {
+                def.cpu = Some(elem(
+                    "cpu",
+                    &[("mode", "custom"), ("match", "exact"), ("check", "none")],
+                    vec![Element {
+                        name: "model".into(),
+                        namespaces: vec![],
+                        attrs: vec![("fallback".into(), "forbid".into())],
+                        content: vec![Content::Text(model.to_string())],
+                    }],
+                ));
+            }
+        }
+        let i440fx = mt.name.starts_with("pc-i440fx") || mt.name == "pc";
+        if x86 && i440fx {
+            let dev = &mut def.devices;
+            let pci = |slot: u32, function: u32| {
+                Some(Address::Pci {
+                    domain: 0,
+                    bus: 0,
+                    slot,
+                    function,
+                    multifunction: None,
+                })
+            };
+            if !dev.controllers.iter().any(|c| c.ctype == "usb") {
+                let mut c = Controller::implicit("usb", 0);
+                c.model = Some("piix3-uhci".into());
+                c.info.address = pci(1, 2);
+                dev.controllers.push(c);
+            }
+            if !dev.controllers.iter().any(|c| c.ctype == "pci") {
+                let mut c = Controller::implicit("pci", 0);
+                c.model = Some("pci-root".into());
+                dev.controllers.push(c);
+            }
+            for t in ["mouse", "keyboard"] {
+                if !dev
+                    .inputs
+                    .iter()
+                    .any(|i| i.input_type == t && i.bus.as_deref() == Some("ps2"))
+                {
+                    dev.inputs.push(Input {
+                        input_type: t.into(),
+                        bus: Some("ps2".into()),
+                        ..Default::default()
+                    });
+                }
+            }
+            if dev.audios.is_empty() && dev.sounds.is_empty() && dev.graphics.is_empty() {
+                dev.audios.push(GenericDevice {
+                    elem: elem("audio", &[("id", "1"), ("type", "none")], vec![]),
+                    info: Default::default(),
+                });
+            }
+            if dev.memballoon.is_none() {
+                dev.memballoon = Some(GenericDevice {
+                    elem: elem("memballoon", &[("model", "virtio")], vec![]),
+                    info: DeviceInfo {
+                        address: pci(2, 0),
+                        ..Default::default()
+                    },
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn lookup<T>(&self, dom: &DomainRef, f: impl FnOnce(&DomainObj) -> Result<T>) -> Result<T> {
+        let doms = self.domains.read().unwrap_or_else(|p| p.into_inner());
+        match doms.by_uuid.get(&dom.uuid) {
+            Some(o) => f(o),
+            None => Err(Error::new(
+                DOM,
+                ErrorNumber::NO_DOMAIN,
+                format!("no domain with matching uuid '{}' ({})", dom.uuid, dom.name),
+            )),
+        }
+    }
+}
+
+impl Driver for QemuDriver {
+    fn error_domain(&self) -> ErrorDomain {
+        DOM
+    }
+
+    fn get_type(&self) -> Result<String> {
+        Ok("QEMU".to_string())
+    }
+
+    fn get_uri(&self) -> Result<String> {
+        Ok(if self.cfg.privileged {
+            "qemu:///system"
+        } else {
+            "qemu:///session"
+        }
+        .to_string())
+    }
+
+    fn get_hostname(&self) -> Result<String> {
+        Ok(host::hostname())
+    }
+
+    fn get_version(&self) -> Result<u64> {
+        let bin = self.emulator_for_arch(&host::host_arch()).or_else(|_| {
+            self.emulators()
+                .into_iter()
+                .next()
+                .map(|(_, p)| p)
+                .ok_or_else(|| {
+                    err(
+                        ErrorNumber::INTERNAL_ERROR,
+                        "Cannot find suitable emulator for QEMU",
+                    )
+                })
+        })?;
+        Ok(self.cache.lookup(&bin)?.caps.version)
+    }
+
+    fn get_capabilities(&self) -> Result<String> {
+        let bins = self.emulators();
+        let entries: Vec<Result<Arc<CapsEntry>>> = std::thread::scope(|s| {
+            let hs: Vec<_> = bins
+                .iter()
+                .map(|(_, b)| s.spawn(move || self.cache.lookup(b)))
+                .collect();
+            hs.into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(err(ErrorNumber::INTERNAL_ERROR, "probe thread panicked"))
+                    })
+                })
+                .collect()
+        });
+        let mut ok = Vec::new();
+        for (e, (_, b)) in entries.into_iter().zip(&bins) {
+            match e {
+                Ok(e) => ok.push(e),
+                Err(e) => tracing::warn!(binary = %b.display(), error = %e, "skipping emulator"),
+            }
+        }
+        let harch = host::host_arch();
+        let host_model = ok
+            .iter()
+            .find(|e| e.caps.arch == harch)
+            .and_then(|e| crate::domcaps::host_model(e.caps.cpu(e.caps.kvm)));
+        let hc = caps::HostCaps::read(self.host_uuid.clone(), host_model);
+        let guests: Vec<&crate::qemucaps::QemuCaps> = ok.iter().map(|e| &e.caps).collect();
+        Ok(caps::format(&hc, &guests, self.kvm_usable()))
+    }
+
+    fn get_domain_capabilities(
+        &self,
+        emulator: Option<&str>,
+        arch: Option<&str>,
+        machine: Option<&str>,
+        virttype: Option<&str>,
+        flags: u32,
+    ) -> Result<String> {
+        if flags != 0 {
+            return Err(err(
+                ErrorNumber::INVALID_ARG,
+                format!(
+                    "unsupported flags (0x{flags:x}) in function qemuConnectGetDomainCapabilities"
+                ),
+            ));
+        }
+        Ok(self
+            .domain_caps(emulator, arch, machine, virttype)?
+            .1
+            .xml
+            .clone())
+    }
+
+    fn node_get_info(&self) -> Result<NodeInfo> {
+        Ok(host::node_info())
+    }
+
+    fn domain_lookup_by_name(&self, name: &str) -> Result<DomainRef> {
+        let doms = self.domains.read().unwrap_or_else(|p| p.into_inner());
+        doms.by_name
+            .get(name)
+            .and_then(|u| doms.by_uuid.get(u))
+            .map(DomainObj::dom_ref)
+            .ok_or_else(|| Error::no_domain_name(DOM, name))
+    }
+
+    fn domain_lookup_by_uuid(&self, uuid: &Uuid) -> Result<DomainRef> {
+        let doms = self.domains.read().unwrap_or_else(|p| p.into_inner());
+        doms.by_uuid
+            .get(uuid)
+            .map(DomainObj::dom_ref)
+            .ok_or_else(|| Error::no_domain_uuid(DOM, &uuid.to_string()))
+    }
+
+    fn domain_lookup_by_id(&self, id: i32) -> Result<DomainRef> {
+        Err(Error::no_domain_id(DOM, id))
+    }
+
+    fn list_all_domains(&self, flags: u32) -> Result<Vec<DomainRef>> {
+        let doms = self.domains.read().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<DomainRef> = doms
+            .by_uuid
+            .values()
+            .filter(|o| {
+                // Every domain is inactive, persistent and shut off for now.
+                let active_ok = flags & (list_flags::ACTIVE | list_flags::INACTIVE) == 0
+                    || flags & list_flags::INACTIVE != 0;
+                let pers_ok = flags & (list_flags::PERSISTENT | list_flags::TRANSIENT) == 0
+                    || flags & list_flags::PERSISTENT != 0;
+                let state_mask = list_flags::RUNNING
+                    | list_flags::PAUSED
+                    | list_flags::SHUTOFF
+                    | list_flags::OTHER;
+                let state_ok = flags & state_mask == 0 || flags & list_flags::SHUTOFF != 0;
+                let auto_ok = match (
+                    flags & list_flags::AUTOSTART != 0,
+                    flags & list_flags::NO_AUTOSTART != 0,
+                ) {
+                    (true, false) => o.autostart,
+                    (false, true) => !o.autostart,
+                    _ => true,
+                };
+                let ms_ok = flags & (list_flags::MANAGEDSAVE | list_flags::NO_MANAGEDSAVE) == 0
+                    || flags & list_flags::NO_MANAGEDSAVE != 0;
+                let snap_ok = flags & (list_flags::HAS_SNAPSHOT | list_flags::NO_SNAPSHOT) == 0
+                    || flags & list_flags::NO_SNAPSHOT != 0;
+                let ckpt_ok = flags & (list_flags::HAS_CHECKPOINT | list_flags::NO_CHECKPOINT) == 0
+                    || flags & list_flags::NO_CHECKPOINT != 0;
+                active_ok && pers_ok && state_ok && auto_ok && ms_ok && snap_ok && ckpt_ok
+            })
+            .map(DomainObj::dom_ref)
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    fn domain_define_xml(&self, xml: &str, flags: u32) -> Result<DomainRef> {
+        if flags & !ironvirt_driver::define_flags::VALIDATE != 0 {
+            return Err(err(
+                ErrorNumber::INVALID_ARG,
+                format!("unsupported flags (0x{flags:x}) in function qemuDomainDefineXMLFlags"),
+            ));
+        }
+        let mut def = DomainDef::parse(xml)?;
+        if def.virt_type != "kvm" && def.virt_type != "qemu" {
+            return Err(err(
+                ErrorNumber::CONFIG_UNSUPPORTED,
+                format!(
+                    "virt type '{}' is not supported by the QEMU driver (only 'kvm' and 'qemu')",
+                    def.virt_type
+                ),
+            ));
+        }
+        self.apply_defaults(&mut def)?;
+        self.validate_domain(&def)?;
+        let text = def.format(&FormatOptions {
+            id: None,
+            inactive: true,
+            secure: true,
+        });
+        let mut doms = self.domains.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(u) = doms.by_name.get(&def.name) {
+            if *u != def.uuid {
+                return Err(err(
+                    ErrorNumber::OPERATION_FAILED,
+                    format!("domain '{}' is already defined with uuid {u}", def.name),
+                ));
+            }
+        }
+        let updated = match doms.by_uuid.get(&def.uuid) {
+            Some(o) if o.def.name != def.name => {
+                return Err(err(
+                    ErrorNumber::OPERATION_FAILED,
+                    format!(
+                        "domain '{}' already exists with uuid {}",
+                        o.def.name, def.uuid
+                    ),
+                ));
+            }
+            Some(_) => true,
+            None => false,
+        };
+        let path = self.config_file(&def.name);
+        cache::write_atomic(&path, text.as_bytes()).map_err(|e| {
+            Error::new(
+                DOM,
+                ErrorNumber::WRITE_FAILED,
+                format!(
+                    "cannot save config file '{}': {}",
+                    path.display(),
+                    ironvirt_driver::error::io_strerror(&e)
+                ),
+            )
+        })?;
+        let autostart = doms
+            .by_uuid
+            .get(&def.uuid)
+            .map(|o| o.autostart)
+            .unwrap_or(false);
+        let r = DomainRef {
+            name: def.name.clone(),
+            uuid: def.uuid,
+            id: -1,
+        };
+        doms.by_name.insert(def.name.clone(), def.uuid);
+        doms.by_uuid.insert(def.uuid, DomainObj { def, autostart });
+        drop(doms);
+        self.emit(
+            r.clone(),
+            event::DEFINED,
+            if updated {
+                event::defined::UPDATED
+            } else {
+                event::defined::ADDED
+            },
+        );
+        Ok(r)
+    }
+
+    fn domain_undefine(&self, dom: &DomainRef, flags: u32) -> Result<()> {
+        use ironvirt_driver::undefine_flags as uf;
+        let allowed = uf::MANAGED_SAVE
+            | uf::SNAPSHOTS_METADATA
+            | uf::NVRAM
+            | uf::KEEP_NVRAM
+            | uf::CHECKPOINTS_METADATA
+            | uf::TPM
+            | uf::KEEP_TPM;
+        if flags & !allowed != 0 {
+            return Err(err(
+                ErrorNumber::INVALID_ARG,
+                format!("unsupported flags (0x{flags:x}) in function qemuDomainUndefineFlags"),
+            ));
+        }
+        let mut doms = self.domains.write().unwrap_or_else(|p| p.into_inner());
+        let Some(o) = doms.by_uuid.get(&dom.uuid) else {
+            return Err(Error::no_domain_uuid(DOM, &dom.uuid.to_string()));
+        };
+        let name = o.def.name.clone();
+        let r = o.dom_ref();
+        let path = self.config_file(&name);
+        if let Err(e) = std::fs::remove_file(&path) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                return Err(Error::system(
+                    DOM,
+                    format_args!("cannot remove config {}", path.display()),
+                    &e,
+                ));
+            }
+        }
+        let _ = std::fs::remove_file(self.autostart_link(&name));
+        if let Ok(d) = std::fs::File::open(self.config_dir()) {
+            let _ = d.sync_all();
+        }
+        doms.by_uuid.remove(&dom.uuid);
+        doms.by_name.remove(&name);
+        drop(doms);
+        self.emit(r, event::UNDEFINED, event::undefined::REMOVED);
+        Ok(())
+    }
+
+    fn domain_create(&self, _dom: &DomainRef, _flags: u32) -> Result<DomainRef> {
+        Err(Error::no_support(DOM, "virDomainCreateWithFlags"))
+    }
+
+    fn domain_create_xml(&self, _xml: &str, _flags: u32) -> Result<DomainRef> {
+        Err(Error::no_support(DOM, "virDomainCreateXML"))
+    }
+
+    fn domain_get_info(&self, dom: &DomainRef) -> Result<DomainInfo> {
+        self.lookup(dom, |o| {
+            Ok(DomainInfo {
+                state: DomainState::Shutoff as u8,
+                max_mem: o.def.memory_kib,
+                memory: o.def.current_memory_kib,
+                nr_virt_cpu: o.def.vcpus as u16,
+                cpu_time: 0,
+            })
+        })
+    }
+
+    fn domain_get_state(&self, dom: &DomainRef, _flags: u32) -> Result<(i32, i32)> {
+        self.lookup(dom, |_| {
+            Ok((
+                DomainState::Shutoff as i32,
+                ironvirt_driver::reason::shutoff::UNKNOWN,
+            ))
+        })
+    }
+
+    fn domain_get_xml_desc(&self, dom: &DomainRef, flags: u32) -> Result<String> {
+        use ironvirt_driver::xml_flags as xf;
+        self.lookup(dom, |o| {
+            Ok(o.def.format(&FormatOptions {
+                id: None,
+                inactive: true,
+                secure: flags & xf::SECURE != 0,
+            }))
+        })
+    }
+
+    fn domain_get_os_type(&self, dom: &DomainRef) -> Result<String> {
+        self.lookup(dom, |o| Ok(o.def.os.os_type.clone()))
+    }
+
+    fn domain_get_autostart(&self, dom: &DomainRef) -> Result<bool> {
+        self.lookup(dom, |o| Ok(o.autostart))
+    }
+
+    fn domain_set_autostart(&self, dom: &DomainRef, autostart: bool) -> Result<()> {
+        let mut doms = self.domains.write().unwrap_or_else(|p| p.into_inner());
+        let Some(o) = doms.by_uuid.get_mut(&dom.uuid) else {
+            return Err(Error::no_domain_uuid(DOM, &dom.uuid.to_string()));
+        };
+        if o.autostart == autostart {
+            return Ok(());
+        }
+        let link = self.autostart_link(&o.def.name);
+        let res = if autostart {
+            std::os::unix::fs::symlink(self.config_file(&o.def.name), &link)
+        } else {
+            std::fs::remove_file(&link)
+        };
+        match res {
+            Ok(()) => {}
+            Err(e) if !autostart && e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) if autostart && e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                let what = if autostart {
+                    "Failed to create symlink"
+                } else {
+                    "Failed to delete symlink"
+                };
+                return Err(Error::system(
+                    DOM,
+                    format_args!("{what} '{}'", link.display()),
+                    &e,
+                ));
+            }
+        }
+        o.autostart = autostart;
+        Ok(())
+    }
+
+    fn domain_is_active(&self, dom: &DomainRef) -> Result<bool> {
+        self.lookup(dom, |_| Ok(false))
+    }
+
+    fn domain_is_persistent(&self, dom: &DomainRef) -> Result<bool> {
+        self.lookup(dom, |_| Ok(true))
+    }
+
+    fn domain_event_register(&self, callback: LifecycleCallback) -> Result<i32> {
+        let id = self.next_callback.fetch_add(1, Ordering::SeqCst);
+        self.callbacks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((id, callback));
+        Ok(id)
+    }
+
+    fn domain_event_deregister(&self, callback_id: i32) -> Result<()> {
+        let mut cbs = self.callbacks.lock().unwrap_or_else(|p| p.into_inner());
+        let before = cbs.len();
+        cbs.retain(|(id, _)| *id != callback_id);
+        if cbs.len() == before {
+            return Err(err(
+                ErrorNumber::INVALID_ARG,
+                format!("could not find event callback {callback_id} for deletion"),
+            ));
+        }
+        Ok(())
+    }
+}
