@@ -142,23 +142,56 @@ fn prefix(code: ErrorNumber) -> (&'static str, &'static str) {
             "this function is not supported by the connection driver",
             "this function is not supported by the connection driver: %s",
         ),
-        5 => ("no connection driver available", "no connection driver available for %s"),
-        6 => ("invalid connection pointer in", "invalid connection pointer in %s"),
+        5 => (
+            "no connection driver available",
+            "no connection driver available for %s",
+        ),
+        6 => (
+            "invalid connection pointer in",
+            "invalid connection pointer in %s",
+        ),
         7 => ("invalid domain pointer in", "invalid domain pointer in %s"),
         8 => ("invalid argument", "invalid argument: %s"),
         9 => ("operation failed", "operation failed: %s"),
         16 => ("unknown OS type", "unknown OS type %s"),
-        19 => ("missing source information for device", "missing source information for device %s"),
+        19 => (
+            "missing source information for device",
+            "missing source information for device %s",
+        ),
         21 => ("missing name information", "missing name information in %s"),
-        22 => ("missing operating system information", "missing operating system information for %s"),
-        27 => ("XML description is invalid or not well formed", "XML error: %s"),
+        22 => (
+            "missing operating system information",
+            "missing operating system information for %s",
+        ),
+        27 => (
+            "XML description is invalid or not well formed",
+            "XML error: %s",
+        ),
         28 => ("this domain exists already", "domain %s exists already"),
-        29 => ("operation forbidden for read only access", "operation forbidden: %s"),
-        30 => ("failed to open configuration file", "failed to open configuration file %s"),
-        31 => ("failed to read configuration file", "failed to read configuration file %s"),
-        32 => ("failed to parse configuration file", "failed to parse configuration file %s"),
-        33 => ("configuration file syntax error", "configuration file syntax error: %s"),
-        34 => ("failed to write configuration file", "failed to write configuration file: %s"),
+        29 => (
+            "operation forbidden for read only access",
+            "operation forbidden: %s",
+        ),
+        30 => (
+            "failed to open configuration file",
+            "failed to open configuration file %s",
+        ),
+        31 => (
+            "failed to read configuration file",
+            "failed to read configuration file %s",
+        ),
+        32 => (
+            "failed to parse configuration file",
+            "failed to parse configuration file %s",
+        ),
+        33 => (
+            "configuration file syntax error",
+            "configuration file syntax error: %s",
+        ),
+        34 => (
+            "failed to write configuration file",
+            "failed to write configuration file: %s",
+        ),
         35 => ("parser error", "%s"),
         37 => ("this network exists already", "network %s exists already"),
         38 => ("system call error", "%s"),
@@ -172,11 +205,17 @@ fn prefix(code: ErrorNumber) -> (&'static str, &'static str) {
         50 => ("Storage volume not found", "Storage volume not found: %s"),
         53 => ("Node device not found", "Node device not found: %s"),
         54 => ("Security model not found", "Security model not found: %s"),
-        55 => ("Requested operation is not valid", "Requested operation is not valid: %s"),
+        55 => (
+            "Requested operation is not valid",
+            "Requested operation is not valid: %s",
+        ),
         57 => ("Interface not found", "Interface not found: %s"),
         66 => ("Secret not found", "Secret not found: %s"),
         67 => ("unsupported configuration", "unsupported configuration: %s"),
-        68 => ("Timed out during operation", "Timed out during operation: %s"),
+        68 => (
+            "Timed out during operation",
+            "Timed out during operation: %s",
+        ),
         72 => ("Domain snapshot not found", "Domain snapshot not found: %s"),
         73 => ("invalid stream pointer", "invalid stream pointer in %s"),
         74 => ("argument unsupported", "argument unsupported: %s"),
@@ -187,14 +226,26 @@ fn prefix(code: ErrorNumber) -> (&'static str, &'static str) {
         83 => ("block copy still active", "block copy still active: %s"),
         84 => ("Operation not supported", "Operation not supported: %s"),
         85 => ("SSH transport error", "SSH transport error: %s"),
-        86 => ("Guest agent is not responding", "Guest agent is not responding: %s"),
+        86 => (
+            "Guest agent is not responding",
+            "Guest agent is not responding: %s",
+        ),
         87 => ("resource busy", "resource busy: %s"),
         88 => ("access denied", "access denied: %s"),
-        91 => ("the CPU is incompatible with host CPU", "the CPU is incompatible with host CPU: %s"),
-        92 => ("XML document failed to validate against schema", "XML document failed to validate against schema: %s"),
+        91 => (
+            "the CPU is incompatible with host CPU",
+            "the CPU is incompatible with host CPU: %s",
+        ),
+        92 => (
+            "XML document failed to validate against schema",
+            "XML document failed to validate against schema: %s",
+        ),
         99 => ("device not found", "device not found: %s"),
         108 => ("no hostname found", "no hostname found: %s"),
-        110 => ("multiple matching domains found", "multiple matching domains found: %s"),
+        110 => (
+            "multiple matching domains found",
+            "multiple matching domains found: %s",
+        ),
         _ => ("unexpected error", "%s"),
     }
 }
@@ -215,8 +266,16 @@ impl Error {
             domain,
             level: ErrorLevel::Error,
             message,
-            str1: Some(if detail.is_empty() { bare.to_string() } else { with.to_string() }),
-            str2: if detail.is_empty() { None } else { Some(detail) },
+            str1: Some(if detail.is_empty() {
+                bare.to_string()
+            } else {
+                with.to_string()
+            }),
+            str2: if detail.is_empty() {
+                None
+            } else {
+                Some(detail)
+            },
             str3: None,
             int1: -1,
             int2: -1,
@@ -261,17 +320,29 @@ impl Error {
 
     /// `VIR_ERR_NO_DOMAIN` for a name lookup: `no domain with matching name 'x'`.
     pub fn no_domain_name(domain: ErrorDomain, name: &str) -> Self {
-        Error::new(domain, ErrorNumber::NO_DOMAIN, format!("no domain with matching name '{name}'"))
+        Error::new(
+            domain,
+            ErrorNumber::NO_DOMAIN,
+            format!("no domain with matching name '{name}'"),
+        )
     }
 
     /// `VIR_ERR_NO_DOMAIN` for a UUID lookup.
     pub fn no_domain_uuid(domain: ErrorDomain, uuid: &str) -> Self {
-        Error::new(domain, ErrorNumber::NO_DOMAIN, format!("no domain with matching uuid '{uuid}'"))
+        Error::new(
+            domain,
+            ErrorNumber::NO_DOMAIN,
+            format!("no domain with matching uuid '{uuid}'"),
+        )
     }
 
     /// `VIR_ERR_NO_DOMAIN` for an id lookup.
     pub fn no_domain_id(domain: ErrorDomain, id: i32) -> Self {
-        Error::new(domain, ErrorNumber::NO_DOMAIN, format!("no domain with matching id {id}"))
+        Error::new(
+            domain,
+            ErrorNumber::NO_DOMAIN,
+            format!("no domain with matching id {id}"),
+        )
     }
 
     /// `VIR_ERR_XML_ERROR` with a detail.
@@ -286,7 +357,11 @@ impl Error {
 
     /// `VIR_ERR_SYSTEM_ERROR`: `what: strerror`.
     pub fn system(domain: ErrorDomain, what: impl fmt::Display, err: &std::io::Error) -> Self {
-        let mut e = Error::new(domain, ErrorNumber::SYSTEM_ERROR, format!("{what}: {}", io_strerror(err)));
+        let mut e = Error::new(
+            domain,
+            ErrorNumber::SYSTEM_ERROR,
+            format!("{what}: {}", io_strerror(err)),
+        );
         e.int1 = err.raw_os_error().unwrap_or(-1);
         e
     }
@@ -316,7 +391,10 @@ mod tests {
     #[test]
     fn messages_follow_libvirt_wording() {
         let e = Error::no_domain_name(ErrorDomain::TEST, "x");
-        assert_eq!(e.to_string(), "Domain not found: no domain with matching name 'x'");
+        assert_eq!(
+            e.to_string(),
+            "Domain not found: no domain with matching name 'x'"
+        );
         assert_eq!(e.code.0, 42);
         let e = Error::new(ErrorDomain::QEMU, ErrorNumber::INTERNAL_ERROR, "");
         assert_eq!(e.to_string(), "internal error");

@@ -25,7 +25,11 @@ pub struct Uri {
 }
 
 fn bad(uri: &str) -> Error {
-    Error::new(ErrorDomain::URI, ErrorNumber::INTERNAL_ERROR, format!("Unable to parse URI {uri}"))
+    Error::new(
+        ErrorDomain::URI,
+        ErrorNumber::INTERNAL_ERROR,
+        format!("Unable to parse URI {uri}"),
+    )
 }
 
 fn percent_decode(s: &str, uri: &str) -> Result<String> {
@@ -61,8 +65,13 @@ impl Uri {
         }
         let (scheme, rest) = s.split_once(':').ok_or_else(|| bad(s))?;
         if scheme.is_empty()
-            || !scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-            || !scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+            || !scheme
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic())
+            || !scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
         {
             return Err(bad(s));
         }
@@ -139,7 +148,11 @@ impl Uri {
 
     /// The value of a query parameter.
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.params
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Whether the URI names a local, in-process or local-daemon connection
@@ -153,8 +166,20 @@ impl Uri {
     /// `qemu+ssh://h/system?keyfile=k` → `qemu:///system`).
     pub fn for_daemon(&self) -> String {
         const CLIENT_ONLY: &[&str] = &[
-            "name", "command", "socket", "auth", "netcat", "keyfile", "no_verify", "no_tty",
-            "pkipath", "known_hosts", "known_hosts_verify", "sshauth", "mode", "proxy",
+            "name",
+            "command",
+            "socket",
+            "auth",
+            "netcat",
+            "keyfile",
+            "no_verify",
+            "no_tty",
+            "pkipath",
+            "known_hosts",
+            "known_hosts_verify",
+            "sshauth",
+            "mode",
+            "proxy",
             "tls_priority",
         ];
         if let Some(name) = self.param("name") {
@@ -182,8 +207,12 @@ mod tests {
     #[test]
     fn parses_the_usual_forms() {
         let u = Uri::parse("test:///default").unwrap();
-        assert_eq!((u.driver.as_str(), u.transport, u.host, u.path.as_str()), ("test", None, None, "/default"));
-        let u = Uri::parse("qemu+ssh://root@example.com:2222/system?keyfile=/k%20y&no_tty=1").unwrap();
+        assert_eq!(
+            (u.driver.as_str(), u.transport, u.host, u.path.as_str()),
+            ("test", None, None, "/default")
+        );
+        let u =
+            Uri::parse("qemu+ssh://root@example.com:2222/system?keyfile=/k%20y&no_tty=1").unwrap();
         assert_eq!(u.driver, "qemu");
         assert_eq!(u.transport.as_deref(), Some("ssh"));
         assert_eq!(u.user.as_deref(), Some("root"));
@@ -195,15 +224,37 @@ mod tests {
         assert_eq!(u.for_daemon(), "qemu:///system");
         let u = Uri::parse("qemu+unix:///system?socket=/run/x/libvirt-sock").unwrap();
         assert_eq!(u.param("socket"), Some("/run/x/libvirt-sock"));
-        assert!(Uri::parse("qemu+tcp://[::1]:16509/system").unwrap().host.as_deref() == Some("::1"));
-        assert_eq!(Uri::parse("test:///abs/node.xml").unwrap().path, "/abs/node.xml");
+        assert!(
+            Uri::parse("qemu+tcp://[::1]:16509/system")
+                .unwrap()
+                .host
+                .as_deref()
+                == Some("::1")
+        );
+        assert_eq!(
+            Uri::parse("test:///abs/node.xml").unwrap().path,
+            "/abs/node.xml"
+        );
     }
 
     #[test]
     fn malformed_uris_are_refused() {
-        for bad in ["", "foo bar", "nocolon", "://x", "1abc:///x", "qemu+:///system", "qemu://h:99999/system", "qemu://h:x/system", "a%zz:///"] {
+        for bad in [
+            "",
+            "foo bar",
+            "nocolon",
+            "://x",
+            "1abc:///x",
+            "qemu+:///system",
+            "qemu://h:99999/system",
+            "qemu://h:x/system",
+            "a%zz:///",
+        ] {
             let e = Uri::parse(bad).unwrap_err();
-            assert!(e.message.starts_with("internal error: Unable to parse URI"), "{bad}: {e}");
+            assert!(
+                e.message.starts_with("internal error: Unable to parse URI"),
+                "{bad}: {e}"
+            );
         }
     }
 }
