@@ -11,6 +11,7 @@ export IRONVIRT_REFERENCE_SOCK=/run/libvirt-ref/libvirt-sock
 # Integration tests run the real binaries: build them first.
 cargo build --workspace --bins
 cargo test --workspace --no-fail-fast
-if [[ -x fuzz/run.sh ]]; then
-  fuzz/run.sh "${IRONVIRT_FUZZ_SECONDS:-60}"
-fi
+# A bounded libFuzzer run of the packet decoder (the seeded random-input
+# test above already runs in every `cargo test`).
+command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
+fuzz/run.sh "${IRONVIRT_FUZZ_SECONDS:-60}"
