@@ -126,8 +126,9 @@ fn show_diff(what: &str, a: &str, b: &str) -> String {
     s
 }
 
-/// Runs `args` (and `stdin`) through both programs and compares.
-fn compare(args: &[&str], stdin: Option<&str>, cwd: &Path) {
+/// Runs `args` (and `stdin`) through both programs and compares; returns
+/// what ironvirsh printed.
+fn compare(args: &[&str], stdin: Option<&str>, cwd: &Path) -> Outcome {
     let v = run(virsh_path(), args, stdin, cwd);
     let i = run(IRONVIRSH, args, stdin, cwd);
     let (nv, ni) = (normalise(&v), normalise(&i));
@@ -151,6 +152,7 @@ fn compare(args: &[&str], stdin: Option<&str>, cwd: &Path) {
         }
         panic!("{msg}");
     }
+    i
 }
 
 /// A session on `test:///default`: one string of `;`-separated commands.
@@ -711,5 +713,180 @@ fn conf_fixtures_define_and_dump_like_libvirt() {
         let file = input.to_string_lossy().into_owned();
         let cmds = format!("define {file}; dumpxml --inactive {name}; dumpxml {name}");
         compare(&["-c", "test:///default", &cmds], None, &dir);
+    }
+}
+
+/// The reference libvirtd's socket (started by the project's test command).
+fn reference_socket() -> Option<String> {
+    let sock = std::env::var("IRONVIRT_REFERENCE_SOCK")
+        .unwrap_or_else(|_| "/run/libvirt-ref/libvirt-sock".to_string());
+    if Path::new(&sock).exists() {
+        return Some(sock);
+    }
+    if std::env::var("IRONVIRT_NO_REFERENCE").as_deref() == Ok("1") {
+        eprintln!("no reference libvirtd; skipped (IRONVIRT_NO_REFERENCE=1)");
+        return None;
+    }
+    panic!(
+        "the reference libvirtd is not running on {sock}: start it with scripts/reference-libvirtd.sh \
+         (or set IRONVIRT_NO_REFERENCE=1 to skip comparisons with it)"
+    );
+}
+
+/// Runs one session through virsh, then the same through ironvirsh, both
+/// talking to the same daemon. Each session leaves the daemon as it found
+/// it, so both start from the same state; domain ids grow with every start
+/// on a daemon, so the sessions never print the id of a domain they start.
+fn remote_session(uri: &str, cwd: &Path, cmds: &[&str]) -> String {
+    let joined = cmds.join("; ");
+    let o = compare(&["-c", uri, &joined], None, cwd);
+    format!("{}{}", o.stdout, o.stderr)
+}
+
+const REMOTE_TEST_DOM: &str = "<domain type='test'>
+  <name>ironvirsh-remote-a</name>
+  <uuid>31111111-2222-3333-4444-555555555555</uuid>
+  <memory unit='MiB'>1</memory>
+  <vcpu>1</vcpu>
+  <os><type>hvm</type></os>
+</domain>
+";
+
+const REMOTE_QEMU_DOM: &str = "<domain type='qemu'>
+  <name>ironvirsh-remote-q</name>
+  <uuid>41111111-2222-3333-4444-555555555555</uuid>
+  <memory unit='MiB'>128</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <devices>
+    <disk type='file' device='disk'><source file='/var/lib/ironvirt-test/q.img'/><target dev='vda' bus='virtio'/></disk>
+    <interface type='user'><mac address='52:54:00:41:22:33'/></interface>
+  </devices>
+</domain>
+";
+
+/// ironvirsh drives the reference libvirtd through the pure-Rust remote
+/// driver and prints what virsh prints against the same daemon.
+#[test]
+fn remote_reference_test_driver() {
+    let Some(sock) = reference_socket() else {
+        return;
+    };
+    let uri = format!("test+unix:///default?socket={sock}");
+    let dir = workdir();
+    std::fs::write(dir.path().join("r.xml"), REMOTE_TEST_DOM).expect("write");
+    let cwd = dir.path();
+    let o = remote_session(
+        &uri,
+        cwd,
+        &["uri", "hostname", "version", "nodeinfo", "capabilities"],
+    );
+    assert!(
+        o.contains("Running hypervisor: TEST") && o.contains("<capabilities>"),
+        "{o}"
+    );
+    let o = remote_session(
+        &uri,
+        cwd,
+        &[
+            "define r.xml",
+            "dominfo ironvirsh-remote-a",
+            "domstate ironvirsh-remote-a --reason",
+            "dumpxml ironvirsh-remote-a",
+            "domuuid ironvirsh-remote-a",
+            "start ironvirsh-remote-a",
+            "start ironvirsh-remote-a",
+            "domstate ironvirsh-remote-a --reason",
+            "suspend ironvirsh-remote-a",
+            "domstate ironvirsh-remote-a --reason",
+            "resume ironvirsh-remote-a",
+            "autostart ironvirsh-remote-a",
+            "autostart --disable ironvirsh-remote-a",
+            "destroy ironvirsh-remote-a",
+            "domstate ironvirsh-remote-a --reason",
+            "undefine ironvirsh-remote-a",
+        ],
+    );
+    for expect in [
+        "defined from r.xml",
+        "running (booted)",
+        "paused (user)",
+        "shut off (destroyed)",
+        "has been undefined",
+        "Domain is already active",
+    ] {
+        assert!(o.contains(expect), "missing {expect:?} in:\n{o}");
+    }
+    let o = remote_session(
+        &uri,
+        cwd,
+        &[
+            "dominfo nosuch",
+            "start nosuch",
+            "define bad.xml",
+            "define noname.xml",
+            "domid 123456",
+        ],
+    );
+    assert!(o.contains("error: failed to get domain 'nosuch'"), "{o}");
+    let o = remote_session(
+        &uri,
+        cwd,
+        &["dominfo test", "domstate test", "list --all --name"],
+    );
+    assert!(
+        o.contains("UUID:           6695eb01-f6a4-8304-79aa-97f2502e193f"),
+        "{o}"
+    );
+}
+
+/// The same against the reference's QEMU driver (definitions only: no
+/// guest is started).
+#[test]
+fn remote_reference_qemu_driver() {
+    let Some(sock) = reference_socket() else {
+        return;
+    };
+    let uri = format!("qemu+unix:///system?socket={sock}");
+    let dir = workdir();
+    std::fs::write(dir.path().join("q.xml"), REMOTE_QEMU_DOM).expect("write");
+    let cwd = dir.path();
+    let o = remote_session(
+        &uri,
+        cwd,
+        &[
+            "uri",
+            "version",
+            "nodeinfo",
+            "capabilities",
+            "domcapabilities",
+            "domcapabilities --machine q35 --virttype qemu",
+        ],
+    );
+    assert!(
+        o.contains("qemu+unix:///system") && o.contains("<domainCapabilities>") && o.contains("pc-q35-"),
+        "{o}"
+    );
+    let o = remote_session(
+        &uri,
+        cwd,
+        &[
+            "define q.xml",
+            "dominfo ironvirsh-remote-q",
+            "domstate ironvirsh-remote-q --reason",
+            "dumpxml --inactive ironvirsh-remote-q",
+            "list --all --name",
+            "undefine ironvirsh-remote-q",
+            "dominfo ironvirsh-remote-q",
+        ],
+    );
+    for expect in [
+        "defined from q.xml",
+        "shut off",
+        "<emulator>/usr/bin/qemu-system-x86_64</emulator>",
+        "has been undefined",
+        "error: failed to get domain 'ironvirsh-remote-q'",
+    ] {
+        assert!(o.contains(expect), "missing {expect:?} in:\n{o}");
     }
 }

@@ -22,6 +22,8 @@ pub struct Uri {
     pub path: String,
     /// Query parameters, decoded, in order.
     pub params: Vec<(String, String)>,
+    /// The fragment after `#`, as written.
+    pub fragment: Option<String>,
 }
 
 fn bad(uri: &str) -> Error {
@@ -82,11 +84,14 @@ impl Uri {
             Some(_) => return Err(bad(s)),
             None => (scheme.to_string(), None),
         };
+        let (rest, fragment) = match rest.split_once('#') {
+            Some((r, f)) => (r, Some(f.to_string())),
+            None => (rest, None),
+        };
         let (rest, query) = match rest.split_once('?') {
             Some((r, q)) => (r, Some(q)),
             None => (rest, None),
         };
-        let rest = rest.split_once('#').map_or(rest, |(r, _)| r);
         let (authority, path) = if let Some(after) = rest.strip_prefix("//") {
             match after.find('/') {
                 Some(i) => (Some(&after[..i]), &after[i..]),
@@ -143,6 +148,7 @@ impl Uri {
             port,
             path: percent_decode(path, s)?,
             params,
+            fragment,
         })
     }
 
@@ -163,15 +169,19 @@ impl Uri {
 
     /// The URI without the transport, host and parameters that only the
     /// client side uses: what the daemon is asked to open (e.g.
-    /// `qemu+ssh://h/system?keyfile=k` → `qemu:///system`).
+    /// `qemu+ssh://h/system?keyfile=k` → `qemu:///system`). The remaining
+    /// parameters are percent-encoded again and a fragment is kept, as
+    /// libvirt's remote driver sends them.
     pub fn for_daemon(&self) -> String {
         const CLIENT_ONLY: &[&str] = &[
             "name",
             "command",
             "socket",
             "auth",
+            "authfile",
             "netcat",
             "keyfile",
+            "no_sanity",
             "no_verify",
             "no_tty",
             "pkipath",
@@ -190,14 +200,31 @@ impl Uri {
             .params
             .iter()
             .filter(|(k, _)| !CLIENT_ONLY.contains(&k.as_str()))
-            .map(|(k, v)| format!("{k}={v}"))
+            .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
             .collect();
         if !kept.is_empty() {
             out.push('?');
             out.push_str(&kept.join("&"));
         }
+        if let Some(f) = &self.fragment {
+            out.push('#');
+            out.push_str(f);
+        }
         out
     }
+}
+
+/// Escapes everything but RFC 3986's unreserved characters.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -222,6 +249,11 @@ mod tests {
         assert_eq!(u.param("keyfile"), Some("/k y"));
         assert_eq!(u.param("no_tty"), Some("1"));
         assert_eq!(u.for_daemon(), "qemu:///system");
+        let u = Uri::parse("qemu+tcp://h/system?x=%2F%3F%26%3D%3A&no_sanity=1&authfile=/a#frag")
+            .unwrap();
+        assert_eq!(u.param("x"), Some("/?&=:"));
+        assert_eq!(u.fragment.as_deref(), Some("frag"));
+        assert_eq!(u.for_daemon(), "qemu:///system?x=%2F%3F%26%3D%3A#frag");
         let u = Uri::parse("qemu+unix:///system?socket=/run/x/libvirt-sock").unwrap();
         assert_eq!(u.param("socket"), Some("/run/x/libvirt-sock"));
         assert!(

@@ -33,13 +33,10 @@ pub const DEFAULT_URI_ENV: &str = "LIBVIRT_DEFAULT_URI";
 /// error domain.
 const API: ErrorDomain = ErrorDomain::DOMAIN;
 
-/// The one place a non-`test:` URI is handed to the remote driver.
-fn open_remote(uri: &Uri, _read_only: bool) -> Result<Arc<dyn Driver>> {
-    Err(Error::new(
-        ErrorDomain::NONE,
-        ErrorNumber::NO_CONNECT,
-        uri.original.clone(),
-    ))
+/// The one place a non-`test:` URI is handed to the remote driver, which
+/// reaches a local or remote daemon (ironvirtd or libvirtd).
+fn open_remote(uri: &Uri, read_only: bool) -> Result<Arc<dyn Driver>> {
+    ironvirt_remote::open(uri, read_only)
 }
 
 /// Opens the driver `uri` names.
