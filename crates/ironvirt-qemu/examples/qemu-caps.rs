@@ -21,7 +21,13 @@ fn main() {
     let out = match args.get(2).map(String::as_str) {
         Some("caps") => drv.get_capabilities(),
         Some("define") => std::fs::read_to_string(args.get(3).map(String::as_str).unwrap_or("-"))
-            .map_err(|e| ironvirt_driver::Error::system(ironvirt_driver::ErrorDomain::QEMU, "cannot read XML", &e))
+            .map_err(|e| {
+                ironvirt_driver::Error::system(
+                    ironvirt_driver::ErrorDomain::QEMU,
+                    "cannot read XML",
+                    &e,
+                )
+            })
             .and_then(|x| drv.domain_define_xml(&x, 0))
             .and_then(|d| drv.domain_get_xml_desc(&d, 0)),
         _ => drv.get_domain_capabilities(

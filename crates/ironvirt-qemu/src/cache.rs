@@ -332,7 +332,10 @@ impl CapsCache {
         let file = self.file_for(binary);
         match std::fs::read(&file) {
             Ok(data) => match serde_json::from_slice::<CacheFile>(&data) {
-                Ok(cf) if cf.stamp == *stamp && cf.caps.binary == binary => return Ok(cf.caps),
+                Ok(cf) if cf.stamp == *stamp && cf.caps.binary == binary => {
+                    tracing::info!(binary = %binary.display(), "QEMU capabilities loaded from cache");
+                    return Ok(cf.caps);
+                }
                 Ok(_) => {
                     tracing::debug!(file = %file.display(), "outdated QEMU capabilities cache file");
                     let _ = std::fs::remove_file(&file);
@@ -348,8 +351,11 @@ impl CapsCache {
             }
         }
         self.probes.fetch_add(1, Ordering::SeqCst);
+        let started = std::time::Instant::now();
+        tracing::info!(binary = %binary.display(), kvm = stamp.kvm_usable, "probing QEMU binary");
         let raw = self.prober.probe(binary, stamp.kvm_usable)?;
         let caps = QemuCaps::from_raw(&raw)?;
+        tracing::info!(binary = %binary.display(), ms = started.elapsed().as_millis() as u64, "probed QEMU binary");
         let cf = CacheFile {
             stamp: stamp.clone(),
             caps,

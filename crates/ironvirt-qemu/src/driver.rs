@@ -11,10 +11,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
-use ironvirt_conf::{
-    Address, Content, Controller, DeviceInfo, DomainDef, Element, FormatOptions, GenericDevice,
-    Input,
-};
+use ironvirt_conf::{DomainDef, FormatOptions};
 use ironvirt_driver::{
     event, list_flags, DomainInfo, DomainRef, DomainState, Driver, Error, ErrorDomain, ErrorNumber,
     LifecycleCallback, LifecycleEvent, NodeInfo, Result, Uuid,
@@ -44,6 +41,10 @@ pub struct QemuConfig {
     pub kvm_device: PathBuf,
     /// How long a probe may take.
     pub probe_timeout: Duration,
+    /// Where the per-domain UEFI variable stores go; None: libvirt's
+    /// (`/var/lib/libvirt/qemu/nvram` for `qemu:///system`,
+    /// `$XDG_CONFIG_HOME/libvirt/qemu/nvram` for `qemu:///session`).
+    pub nvram_dir: Option<PathBuf>,
     /// Probes binaries; None: run them ([`QmpProber`]).
     pub prober: Option<Arc<dyn Prober>>,
 }
@@ -67,6 +68,7 @@ impl QemuConfig {
             firmware_dirs: None,
             kvm_device: PathBuf::from("/dev/kvm"),
             probe_timeout: Duration::from_secs(30),
+            nvram_dir: None,
             prober: None,
         }
     }
@@ -131,18 +133,6 @@ fn host_uuid() -> String {
     Uuid::random().to_string()
 }
 
-fn elem(name: &str, attrs: &[(&str, &str)], children: Vec<Element>) -> Element {
-    Element {
-        name: name.to_string(),
-        namespaces: vec![],
-        attrs: attrs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        content: children.into_iter().map(Content::Elem).collect(),
-    }
-}
-
 impl QemuDriver {
     /// Creates the driver: makes its directories and loads the persistent
     /// definitions. Emulators are probed lazily, on first use.
@@ -188,6 +178,21 @@ impl QemuDriver {
     /// Where domain definitions are kept.
     pub fn config_dir(&self) -> PathBuf {
         self.cfg.state_dir.join("qemu")
+    }
+
+    /// Where the UEFI variable stores of domains are kept.
+    pub fn nvram_dir(&self) -> PathBuf {
+        if let Some(d) = &self.cfg.nvram_dir {
+            return d.clone();
+        }
+        if self.cfg.privileged {
+            return PathBuf::from("/var/lib/libvirt/qemu/nvram");
+        }
+        std::env::var_os("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+            .unwrap_or_else(|| PathBuf::from("."))
+            .join("libvirt/qemu/nvram")
     }
 
     /// Where autostart links are kept.
@@ -437,9 +442,20 @@ impl QemuDriver {
     }
 
     /// Fills in what libvirt's QEMU driver adds to a new definition:
-    /// architecture, emulator, canonical machine type, default CPU model and
-    /// the default devices of the machine.
-    pub fn apply_defaults(&self, def: &mut DomainDef) -> Result<()> {
+    /// architecture, emulator, canonical machine type, then
+    /// [`crate::defaults::apply`] (default devices, CPU, per-device
+    /// defaults, PCI/USB/virtio-serial addresses and the controllers they
+    /// need).
+    ///
+    /// `explicit` lists the controllers written in the input XML (see
+    /// [`crate::defaults::explicit_controllers`]): libvirt adds the other
+    /// disk, virtio-serial and CCID controllers after the QEMU driver's
+    /// own, so they are moved there; `None` keeps the order as it is.
+    pub fn apply_defaults(
+        &self,
+        def: &mut DomainDef,
+        explicit: Option<&[(String, u32)]>,
+    ) -> Result<()> {
         let arch = def.os.arch.clone().unwrap_or_else(host::host_arch);
         let emulator = match &def.emulator {
             Some(e) => PathBuf::from(e),
@@ -477,79 +493,7 @@ impl QemuDriver {
         def.os.arch = Some(qc.arch.clone());
         def.os.machine = Some(mt.name.clone());
         def.emulator = Some(emulator.to_string_lossy().to_string());
-        let x86 = qc.arch == "x86_64" || qc.arch == "i686";
-        if def.cpu.is_none() && x86 {
-            let suffix = format!("-{}-cpu", crate::qemucaps::qemu_target_for_arch(&qc.arch));
-            if let Some(model) = mt
-                .default_cpu_type
-                .as_deref()
-                .and_then(|t| t.strip_suffix(&suffix))
-            {
-                def.cpu = Some(elem(
-                    "cpu",
-                    &[("mode", "custom"), ("match", "exact"), ("check", "none")],
-                    vec![Element {
-                        name: "model".into(),
-                        namespaces: vec![],
-                        attrs: vec![("fallback".into(), "forbid".into())],
-                        content: vec![Content::Text(model.to_string())],
-                    }],
-                ));
-            }
-        }
-        let i440fx = mt.name.starts_with("pc-i440fx") || mt.name == "pc";
-        if x86 && i440fx {
-            let dev = &mut def.devices;
-            let pci = |slot: u32, function: u32| {
-                Some(Address::Pci {
-                    domain: 0,
-                    bus: 0,
-                    slot,
-                    function,
-                    multifunction: None,
-                })
-            };
-            if !dev.controllers.iter().any(|c| c.ctype == "usb") {
-                let mut c = Controller::implicit("usb", 0);
-                c.model = Some("piix3-uhci".into());
-                c.info.address = pci(1, 2);
-                dev.controllers.push(c);
-            }
-            if !dev.controllers.iter().any(|c| c.ctype == "pci") {
-                let mut c = Controller::implicit("pci", 0);
-                c.model = Some("pci-root".into());
-                dev.controllers.push(c);
-            }
-            for t in ["mouse", "keyboard"] {
-                if !dev
-                    .inputs
-                    .iter()
-                    .any(|i| i.input_type == t && i.bus.as_deref() == Some("ps2"))
-                {
-                    dev.inputs.push(Input {
-                        input_type: t.into(),
-                        bus: Some("ps2".into()),
-                        ..Default::default()
-                    });
-                }
-            }
-            if dev.audios.is_empty() && dev.sounds.is_empty() && dev.graphics.is_empty() {
-                dev.audios.push(GenericDevice {
-                    elem: elem("audio", &[("id", "1"), ("type", "none")], vec![]),
-                    info: Default::default(),
-                });
-            }
-            if dev.memballoon.is_none() {
-                dev.memballoon = Some(GenericDevice {
-                    elem: elem("memballoon", &[("model", "virtio")], vec![]),
-                    info: DeviceInfo {
-                        address: pci(2, 0),
-                        ..Default::default()
-                    },
-                });
-            }
-        }
-        Ok(())
+        crate::defaults::apply(def, qc, &mt, &self.nvram_dir(), explicit)
     }
 
     fn lookup<T>(&self, dom: &DomainRef, f: impl FnOnce(&DomainObj) -> Result<T>) -> Result<T> {
@@ -738,7 +682,8 @@ impl Driver for QemuDriver {
                 ),
             ));
         }
-        self.apply_defaults(&mut def)?;
+        let explicit = crate::defaults::explicit_controllers(xml);
+        self.apply_defaults(&mut def, Some(&explicit))?;
         self.validate_domain(&def)?;
         let text = def.format(&FormatOptions {
             id: None,

@@ -9,8 +9,10 @@
 //! capabilities live inside each entry, so they never outlive the binary
 //! they describe.
 
+pub mod address;
 pub mod cache;
 pub mod caps;
+pub mod defaults;
 pub mod domcaps;
 pub mod driver;
 pub mod firmware;

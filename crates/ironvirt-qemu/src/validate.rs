@@ -84,9 +84,19 @@ pub fn check(def: &DomainDef, caps: &DomainCaps) -> Result<()> {
             check_enum(caps, "disk", "bus", bus, "disk bus")?;
         }
     }
-    for v in &def.devices.videos {
+    for (i, v) in def.devices.videos.iter().enumerate() {
         if !v.model.is_empty() {
             check_enum(caps, "video", "modelType", &v.model, "video model")?;
+        }
+        if i > 0 && v.model != "qxl" && v.model != "virtio" {
+            return Err(Error::new(
+                ErrorDomain::QEMU,
+                ErrorNumber::CONFIG_UNSUPPORTED,
+                format!(
+                    "video type '{}' is only valid as primary video device",
+                    v.model
+                ),
+            ));
         }
     }
     for g in &def.devices.graphics {
@@ -100,6 +110,31 @@ pub fn check(def: &DomainDef, caps: &DomainCaps) -> Result<()> {
     for t in &def.devices.tpms {
         if let Some(m) = t.elem.attr("model") {
             check_enum(caps, "tpm", "model", m, "TPM model")?;
+        }
+        let backend = t.elem.elements().find(|e| e.name == "backend");
+        if let Some(b) = backend.and_then(|b| b.attr("type")) {
+            let offered = caps
+                .device("tpm")
+                .and_then(|d| d.get("backendModel"))
+                .is_none_or(|e| e.has(b));
+            if !offered && b == "emulator" {
+                // The emulator backend needs swtpm; libvirt words this as
+                // the TPM version being unsupported.
+                let version = backend.and_then(|b| b.attr("version")).unwrap_or(
+                    match (t.elem.attr("model"), caps.arch.as_str()) {
+                        (None | Some("tpm-tis"), "x86_64" | "i686") => "1.2",
+                        _ => "2.0",
+                    },
+                );
+                return Err(Error::new(
+                    ErrorDomain::QEMU,
+                    ErrorNumber::CONFIG_UNSUPPORTED,
+                    format!("TPM version '{version}' is not supported"),
+                ));
+            }
+            if !offered {
+                return Err(unsupported(caps, format!("TPM backend '{b}'")));
+            }
         }
     }
     for r in &def.devices.redirdevs {
