@@ -13,6 +13,8 @@ pub struct Options {
     pub config: Option<PathBuf>,
     /// Optional plain TCP listener address.
     pub listen_tcp: Option<String>,
+    /// Optional TLS listener address.
+    pub listen_tls: Option<String>,
     /// Log each call.
     pub verbose: bool,
 }
@@ -29,6 +31,10 @@ Options:
                        (default: /var/lib/ironvirt as root, ~/.local/share/ironvirt otherwise)
   --config FILE        configuration file
   --listen-tcp ADDR    also listen on plain TCP at ADDR (host:port); off by default
+  --listen-tls ADDR    also listen on TLS at ADDR (host:port, or host alone for
+                       libvirt's port 16514); credentials from the config file's
+                       key_file, cert_file, ca_file, crl_file, or libvirtd's
+                       defaults (/etc/pki/... as root, ~/.pki/libvirt/ otherwise)
   -v, --verbose        log every call
   -h, --help           show this help
   -V, --version        show the version
@@ -63,6 +69,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
             "--state-dir" => o.state_dir = Some(value("--state-dir")?.into()),
             "--config" | "-f" => o.config = Some(value("--config")?.into()),
             "--listen-tcp" => o.listen_tcp = Some(value("--listen-tcp")?),
+            "--listen-tls" => o.listen_tls = Some(value("--listen-tls")?),
             "--verbose" | "-v" => o.verbose = true,
             "--help" | "-h" => return Ok(Parsed::Help),
             "--version" | "-V" => return Ok(Parsed::Version),
@@ -92,12 +99,14 @@ mod tests {
             "-v",
             "--listen-tcp",
             "127.0.0.1:16509",
+            "--listen-tls=[::1]:16514",
         ])
         .unwrap();
         assert_eq!(o.socket_dir.unwrap(), PathBuf::from("/s"));
         assert_eq!(o.state_dir.unwrap(), PathBuf::from("/t"));
         assert!(o.verbose);
         assert_eq!(o.listen_tcp.as_deref(), Some("127.0.0.1:16509"));
+        assert_eq!(o.listen_tls.as_deref(), Some("[::1]:16514"));
         assert!(run(&["--socket-dir"])
             .unwrap_err()
             .contains("needs a value"));

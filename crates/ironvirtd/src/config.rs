@@ -46,24 +46,19 @@ impl Config {
             let mut val = val.trim().to_string();
             if val.starts_with('[') {
                 // lists may span lines
-                while !val.contains(']') {
-                    let (_, more) = lines
-                        .next()
-                        .ok_or_else(|| format!("line {}: unterminated list", n + 1))?;
-                    val.push(' ');
-                    val.push_str(strip_comment(more).trim());
-                }
-                let inner = val.trim_start_matches('[').trim_end().trim_end_matches(']');
-                let items = inner
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(|s| {
-                        unquote(s).ok_or_else(|| {
-                            format!("line {}: list items must be quoted strings", n + 1)
-                        })
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
+                let items = loop {
+                    match parse_list(&val) {
+                        Ok(Some(items)) => break items,
+                        Ok(None) => {
+                            let (_, more) = lines
+                                .next()
+                                .ok_or_else(|| format!("line {}: unterminated list", n + 1))?;
+                            val.push(' ');
+                            val.push_str(strip_comment(more).trim());
+                        }
+                        Err(e) => return Err(format!("line {}: {e}", n + 1)),
+                    }
+                };
                 values.insert(key.to_string(), Value::List(items));
             } else if let Some(s) = unquote(&val) {
                 values.insert(key.to_string(), Value::Str(s));
@@ -95,6 +90,14 @@ impl Config {
         }
     }
 
+    /// A list of strings.
+    pub fn list(&self, key: &str) -> Option<&[String]> {
+        match self.values.get(key) {
+            Some(Value::List(l)) => Some(l),
+            _ => None,
+        }
+    }
+
     /// An octal permission setting given as a string ("0770").
     pub fn perms(&self, key: &str) -> Result<Option<u32>, String> {
         match self.str(key) {
@@ -106,12 +109,42 @@ impl Config {
     }
 }
 
+/// Parses `[ "a", 'b' ]` (the text starts with `[`); None when the list
+/// goes on past the end of the text.
+fn parse_list(s: &str) -> Result<Option<Vec<String>>, String> {
+    let mut items = Vec::new();
+    let mut it = s[1..].char_indices().peekable();
+    let mut want_item = true;
+    loop {
+        match it.next() {
+            None => return Ok(None),
+            Some((_, c)) if c.is_whitespace() => {}
+            Some((_, ']')) => return Ok(Some(items)),
+            Some((_, ',')) if !want_item => want_item = true,
+            Some((_, q @ ('"' | '\''))) if want_item => {
+                let mut item = String::new();
+                loop {
+                    match it.next() {
+                        None => return Ok(None),
+                        Some((_, c)) if c == q => break,
+                        Some((_, c)) => item.push(c),
+                    }
+                }
+                items.push(item);
+                want_item = false;
+            }
+            Some(_) => return Err("list items must be quoted strings separated by commas".into()),
+        }
+    }
+}
+
 fn strip_comment(s: &str) -> &str {
-    let mut in_q = false;
+    let mut quote: Option<char> = None;
     for (i, c) in s.char_indices() {
-        match c {
-            '"' => in_q = !in_q,
-            '#' if !in_q => return &s[..i],
+        match (c, quote) {
+            ('"' | '\'', None) => quote = Some(c),
+            (_, Some(q)) if c == q => quote = None,
+            ('#', None) => return &s[..i],
             _ => {}
         }
     }
@@ -146,5 +179,15 @@ mod tests {
         assert!(Config::parse("x y").is_err());
         assert!(Config::parse("x = bare").is_err());
         assert!(Config::parse("x = [\"a\"").is_err());
+        assert!(Config::parse("x = [a]").is_err());
+        assert!(Config::parse("x = [\"a\" \"b\"]").is_err());
+        let c = Config::parse("l = [ \"C=GB,O=x,CN=[ab]*\", # c\n 'y' ]\nm = []\nn = [\"a\",]\n")
+            .unwrap();
+        assert_eq!(c.list("l").unwrap(), ["C=GB,O=x,CN=[ab]*", "y"]);
+        assert_eq!(c.list("m").unwrap(), [] as [String; 0]);
+        assert_eq!(c.list("n").unwrap(), ["a"]);
+        let c = Config::parse("a = 'x#\"y' # c\nb = \"p#'q\"").unwrap();
+        assert_eq!(c.str("a"), Some("x#\"y"));
+        assert_eq!(c.str("b"), Some("p#'q"));
     }
 }

@@ -107,6 +107,11 @@ impl Writer {
 
     /// Writes what the socket takes now.
     fn flush<S: Sock>(&mut self, sock: &S, out: &Outbox) -> io::Result<()> {
+        match sock.try_flush() {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) => return Err(e),
+        }
         while !self.pending.is_empty() {
             let mut iov: Vec<IoSlice<'_>> = Vec::with_capacity(self.pending.len().min(MAX_IOV));
             for (i, m) in self.pending.iter().take(MAX_IOV).enumerate() {
@@ -170,7 +175,7 @@ pub async fn serve<S: Sock>(sock: S, daemon: Arc<Daemon>, readonly: bool, id: u6
         if out.is_dead() {
             break End::Dropped("it stopped reading its events");
         }
-        if closing && wr.pending.is_empty() {
+        if closing && wr.pending.is_empty() && !sock.has_pending_output() {
             break End::Closed;
         }
         if sess.keepalive && ka.is_none() && !ka_interval.is_zero() {
@@ -183,7 +188,7 @@ pub async fn serve<S: Sock>(sock: S, daemon: Arc<Daemon>, readonly: bool, id: u6
         let want_read = !closing
             && inflight < daemon.limits.max_client_requests
             && out.queued.load(Ordering::Relaxed) < REPLY_HIGH;
-        let want_write = !wr.pending.is_empty();
+        let want_write = !wr.pending.is_empty() || sock.has_pending_output();
         tokio::select! {
             biased;
             _ = shutdown.changed() => break End::Shutdown,
@@ -275,7 +280,7 @@ pub async fn serve<S: Sock>(sock: S, daemon: Arc<Daemon>, readonly: bool, id: u6
                                 let tx = done_tx.clone();
                                 let d = daemon.clone();
                                 tokio::task::spawn_blocking(move || {
-                                    let res = d.drivers.open(target);
+                                    let res = d.drivers.open(*target);
                                     let _ = tx.send(Done::Opened(hdr, res, ro));
                                 });
                             }

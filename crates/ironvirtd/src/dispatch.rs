@@ -36,7 +36,7 @@ pub enum Action {
     /// Run this on the blocking pool; it returns the reply.
     Blocking(Box<dyn FnOnce() -> Vec<u8> + Send>),
     /// Open a driver on the blocking pool, then answer `CONNECT_OPEN`.
-    Open(Header, Target, bool),
+    Open(Header, Box<Target>, bool),
 }
 
 /// `VIR_CONNECT_RO`.
@@ -586,7 +586,7 @@ impl Session {
             Err(e) => return self.err(hdr, e),
         };
         if self.daemon.drivers.open_may_block(&target) {
-            return Action::Open(*hdr, target, ro);
+            return Action::Open(*hdr, Box::new(target), ro);
         }
         let res = self.daemon.drivers.open(target);
         Action::Reply(self.finish_open(hdr, res, ro))

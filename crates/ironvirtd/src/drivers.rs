@@ -135,7 +135,9 @@ impl Drivers {
                 let drv = match &*slot {
                     Some(d) => d.clone(),
                     None => {
-                        let cfg = QemuConfig::new(self.state_dir.clone(), self.privileged);
+                        let mut cfg = QemuConfig::new(self.state_dir.clone(), self.privileged);
+                        // Every file the daemon writes lives under its state dir.
+                        cfg.nvram_dir = Some(self.state_dir.join("qemu").join("nvram"));
                         let d = QemuDriver::new(cfg)?;
                         tracing::info!(state_dir = %self.state_dir.display(), "QEMU driver loaded");
                         *slot = Some(d.clone());

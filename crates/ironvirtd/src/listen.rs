@@ -31,7 +31,8 @@ pub fn default_state_dir() -> PathBuf {
     }
 }
 
-fn home() -> PathBuf {
+/// The user's home directory.
+pub fn home() -> PathBuf {
     std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/tmp"))

@@ -10,6 +10,8 @@ mod listen;
 mod outbox;
 mod server;
 mod sock;
+mod tls;
+mod x509;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,7 +58,7 @@ fn init_logging(verbose: bool) {
         EnvFilter::new(if verbose {
             "info"
         } else {
-            "warn,ironvirtd=info"
+            "warn,ironvirtd=info,ironvirt_qemu=info"
         })
     });
     tracing_subscriber::fmt()
@@ -64,6 +66,23 @@ fn init_logging(verbose: bool) {
         .with_env_filter(filter)
         .with_ansi(false)
         .init();
+}
+
+/// `host:port`, or a host alone for libvirt's TLS port (`[v6]` or a bare
+/// name or address).
+fn tls_addr(addr: &str) -> String {
+    let has_port = if addr.starts_with('[') {
+        addr.contains("]:")
+    } else {
+        addr.matches(':').count() == 1
+    };
+    if has_port {
+        addr.to_string()
+    } else if addr.contains(':') && !addr.starts_with('[') {
+        format!("[{addr}]:{}", tls::DEFAULT_PORT)
+    } else {
+        format!("{addr}:{}", tls::DEFAULT_PORT)
+    }
 }
 
 fn run(opts: args::Options) -> Result<(), String> {
@@ -102,7 +121,20 @@ fn run(opts: args::Options) -> Result<(), String> {
     if let Some(v) = positive("keepalive_count")? {
         limits.keepalive_count = v as u32;
     }
+    if let Some(v) = positive("max_anonymous_clients")? {
+        limits.max_anonymous_clients = (v as usize).max(1);
+    }
     let max_workers = positive("max_workers")?.unwrap_or(20).max(1) as usize;
+
+    // Credentials first: a daemon that cannot serve TLS does not start.
+    let tls = match &opts.listen_tls {
+        Some(addr) => {
+            let settings = tls::Settings::from_config(&cfg, listen::is_root(), &listen::home())?;
+            let ctx = tls::Context::load(&settings)?;
+            Some((tls_addr(addr), settings, ctx))
+        }
+        None => None,
+    };
 
     for (what, dir) in [("socket", &sock_dir), ("state", &state_dir)] {
         std::fs::create_dir_all(dir)
@@ -139,6 +171,27 @@ fn run(opts: args::Options) -> Result<(), String> {
         tracing::info!(%addr, "listening on TCP (no authentication, no encryption)");
         listeners.push(Listener::Tcp(l));
     }
+    if let Some((addr, settings, ctx)) = tls {
+        let l = std::net::TcpListener::bind(&addr)
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .map_err(|e| format!("cannot listen on TLS '{addr}': {e}"));
+        let l = match l {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = std::fs::remove_file(&rw_path);
+                let _ = std::fs::remove_file(&ro_path);
+                return Err(e);
+            }
+        };
+        tracing::info!(
+            %addr,
+            cert = %settings.cert.display(),
+            ca = %settings.ca.display(),
+            verify = settings.verify,
+            "listening on TLS"
+        );
+        listeners.push(Listener::Tls(l, std::sync::Arc::new(ctx)));
+    }
     tracing::info!(socket_dir = %sock_dir.display(), state_dir = %state_dir.display(), "listening");
 
     let drivers = drivers::Drivers::new(state_dir, listen::is_root());
@@ -156,4 +209,17 @@ fn run(opts: args::Options) -> Result<(), String> {
     res.map_err(|e| format!("{e}"))?;
     tracing::info!("stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tls_addr_defaults_to_libvirts_port() {
+        assert_eq!(super::tls_addr("127.0.0.1:1234"), "127.0.0.1:1234");
+        assert_eq!(super::tls_addr("127.0.0.1"), "127.0.0.1:16514");
+        assert_eq!(super::tls_addr("localhost"), "localhost:16514");
+        assert_eq!(super::tls_addr("::1"), "[::1]:16514");
+        assert_eq!(super::tls_addr("[::1]"), "[::1]:16514");
+        assert_eq!(super::tls_addr("[::1]:99"), "[::1]:99");
+    }
 }

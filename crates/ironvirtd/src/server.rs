@@ -22,6 +22,9 @@ pub struct Limits {
     pub keepalive_interval: Duration,
     /// Unanswered pings before a client is dropped [`keepalive_count`].
     pub keepalive_count: u32,
+    /// Most TLS clients in their handshake at once
+    /// [`max_anonymous_clients`].
+    pub max_anonymous_clients: usize,
 }
 
 impl Default for Limits {
@@ -31,6 +34,7 @@ impl Default for Limits {
             max_client_requests: 5,
             keepalive_interval: conn::KEEPALIVE_INTERVAL,
             keepalive_count: conn::KEEPALIVE_COUNT,
+            max_anonymous_clients: 20,
         }
     }
 }
@@ -61,7 +65,12 @@ pub enum Listener {
     },
     /// Plain TCP.
     Tcp(std::net::TcpListener),
+    /// TLS over TCP.
+    Tls(std::net::TcpListener, Arc<crate::tls::Context>),
 }
+
+/// Longest a TLS client may take for its handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Runs the daemon until SIGTERM or SIGINT; then stops accepting, closes
 /// every client, removes the socket files and returns.
@@ -124,6 +133,22 @@ pub async fn run(
                     }
                 }));
             }
+            Listener::Tls(l, ctx) => {
+                let l = tokio::net::TcpListener::from_std(l)?;
+                let handshaking = Arc::new(AtomicUsize::new(0));
+                accept_tasks.push(tokio::spawn(async move {
+                    let mut stop = d.shutdown.clone();
+                    loop {
+                        tokio::select! {
+                            _ = stop.changed() => break,
+                            r = l.accept() => match r {
+                                Ok((s, peer)) => tls_client(&d, &ctx, &handshaking, s, peer, &alive),
+                                Err(e) => accept_error(e).await,
+                            }
+                        }
+                    }
+                }));
+            }
         }
     }
     drop(alive_tx);
@@ -169,6 +194,45 @@ fn spawn_client<S: crate::sock::Sock>(
         conn::serve(s, d.clone(), readonly, id).await;
         d.clients.fetch_sub(1, Ordering::Relaxed);
         drop(alive);
+    });
+}
+
+/// Runs a TLS client's handshake in its own task, then serves it like a
+/// UNIX client (read-write).
+fn tls_client(
+    d: &Arc<Daemon>,
+    ctx: &Arc<crate::tls::Context>,
+    handshaking: &Arc<AtomicUsize>,
+    s: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    alive: &mpsc::Sender<()>,
+) {
+    let n = handshaking.fetch_add(1, Ordering::Relaxed);
+    if n >= d.limits.max_anonymous_clients {
+        handshaking.fetch_sub(1, Ordering::Relaxed);
+        tracing::warn!(%peer, max = d.limits.max_anonymous_clients, "too many TLS handshakes at once, refusing one");
+        return;
+    }
+    let _ = s.set_nodelay(true);
+    let (d, ctx, handshaking, alive) = (d.clone(), ctx.clone(), handshaking.clone(), alive.clone());
+    tokio::spawn(async move {
+        let mut stop = d.shutdown.clone();
+        let res = tokio::select! {
+            _ = stop.changed() => None,
+            r = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, ctx.accept(s)) => Some(r),
+        };
+        handshaking.fetch_sub(1, Ordering::Relaxed);
+        match res {
+            None => {}
+            Some(Err(_)) => {
+                tracing::info!(%peer, "TLS client did not finish its handshake in time")
+            }
+            Some(Ok(Err(e))) => tracing::warn!(%peer, "refusing TLS client: {e}"),
+            Some(Ok(Ok(sock))) => {
+                tracing::debug!(%peer, "TLS client");
+                spawn_client(&d, sock, false, &alive);
+            }
+        }
     });
 }
 

@@ -1,5 +1,5 @@
 //! The one interface a connection needs from its socket: readiness and
-//! non-blocking reads and writes, shared by UNIX and TCP streams.
+//! non-blocking reads and writes, shared by UNIX, TCP and TLS streams.
 
 use std::future::Future;
 use std::io::{self, IoSlice};
@@ -16,6 +16,16 @@ pub trait Sock: Send + Sync + 'static {
     fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
     /// Whether the transport counts as secure for `virConnectIsSecure`.
     fn is_secure(&self) -> bool;
+    /// Whether the transport itself holds bytes for the peer (TLS records
+    /// the socket did not take yet).
+    fn has_pending_output(&self) -> bool {
+        false
+    }
+    /// Writes what the transport itself holds (`WouldBlock` when the
+    /// socket is full).
+    fn try_flush(&self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 macro_rules! impl_sock {
