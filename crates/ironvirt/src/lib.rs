@@ -1000,14 +1000,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn open_picks_the_test_driver_and_reports_missing_drivers() {
+    fn open_picks_the_test_driver_or_the_remote_driver() {
         let c = Connect::open("test:///default").unwrap();
         assert_eq!(c.get_type().unwrap(), "TEST");
-        let e = Connect::open("qemu:///system").unwrap_err();
-        assert_eq!(e.code, ErrorNumber::NO_CONNECT);
+        // Every other URI goes to the remote driver, which reports a
+        // missing daemon socket as libvirt does.
+        let e = Connect::open("qemu+unix:///system?socket=/nonexistent/libvirt-sock").unwrap_err();
+        assert_eq!(e.code, ErrorNumber::SYSTEM_ERROR);
         assert_eq!(
             e.message,
-            "no connection driver available for qemu:///system"
+            "Failed to connect socket to '/nonexistent/libvirt-sock': No such file or directory"
         );
         let e = Connect::open("test:///").unwrap_err();
         assert_eq!(
