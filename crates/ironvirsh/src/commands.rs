@@ -691,17 +691,12 @@ pub fn cmd_destroy(ctl: &mut Ctl, cmd: &Cmd) -> bool {
     } else {
         dom.destroy()
     };
-    match r {
-        Ok(()) => {
-            ctl.print_extra(&format!("Domain '{name}' destroyed\n"));
-            true
-        }
-        Err(e) => {
-            ctl.set_error(e);
-            ctl.error(&format!("Failed to destroy domain '{name}'"));
-            false
-        }
-    }
+    finish(
+        ctl,
+        r,
+        format!("Domain '{name}' destroyed\n"),
+        format!("Failed to destroy domain '{name}'"),
+    )
 }
 
 /// Parses `--mode a,b,...` of shutdown and reboot into flags.
@@ -740,17 +735,12 @@ pub fn cmd_shutdown(ctl: &mut Ctl, cmd: &Cmd) -> bool {
     } else {
         dom.shutdown()
     };
-    match r {
-        Ok(()) => {
-            ctl.print_extra(&format!("Domain '{name}' is being shutdown\n"));
-            true
-        }
-        Err(e) => {
-            ctl.set_error(e);
-            ctl.error(&format!("Failed to shutdown domain '{name}'"));
-            false
-        }
-    }
+    finish(
+        ctl,
+        r,
+        format!("Domain '{name}' is being shutdown\n"),
+        format!("Failed to shutdown domain '{name}'"),
+    )
 }
 
 pub fn cmd_reboot(ctl: &mut Ctl, cmd: &Cmd) -> bool {
@@ -760,51 +750,36 @@ pub fn cmd_reboot(ctl: &mut Ctl, cmd: &Cmd) -> bool {
     let Some((dom, name)) = lookup_default(ctl, cmd) else {
         return false;
     };
-    match dom.reboot(flags) {
-        Ok(()) => {
-            ctl.print_extra(&format!("Domain '{name}' is being rebooted\n"));
-            true
-        }
-        Err(e) => {
-            ctl.set_error(e);
-            ctl.error(&format!("Failed to reboot domain '{name}'"));
-            false
-        }
-    }
+    finish(
+        ctl,
+        dom.reboot(flags),
+        format!("Domain '{name}' is being rebooted\n"),
+        format!("Failed to reboot domain '{name}'"),
+    )
 }
 
 pub fn cmd_suspend(ctl: &mut Ctl, cmd: &Cmd) -> bool {
     let Some((dom, name)) = lookup_default(ctl, cmd) else {
         return false;
     };
-    match dom.suspend() {
-        Ok(()) => {
-            ctl.print_extra(&format!("Domain '{name}' suspended\n"));
-            true
-        }
-        Err(e) => {
-            ctl.set_error(e);
-            ctl.error(&format!("Failed to suspend domain '{name}'"));
-            false
-        }
-    }
+    finish(
+        ctl,
+        dom.suspend(),
+        format!("Domain '{name}' suspended\n"),
+        format!("Failed to suspend domain '{name}'"),
+    )
 }
 
 pub fn cmd_resume(ctl: &mut Ctl, cmd: &Cmd) -> bool {
     let Some((dom, name)) = lookup_default(ctl, cmd) else {
         return false;
     };
-    match dom.resume() {
-        Ok(()) => {
-            ctl.print_extra(&format!("Domain '{name}' resumed\n"));
-            true
-        }
-        Err(e) => {
-            ctl.set_error(e);
-            ctl.error(&format!("Failed to resume domain '{name}'"));
-            false
-        }
-    }
+    finish(
+        ctl,
+        dom.resume(),
+        format!("Domain '{name}' resumed\n"),
+        format!("Failed to resume domain '{name}'"),
+    )
 }
 
 pub fn cmd_undefine(ctl: &mut Ctl, cmd: &Cmd) -> bool {
@@ -856,17 +831,12 @@ pub fn cmd_undefine(ctl: &mut Ctl, cmd: &Cmd) -> bool {
     if dom.is_active() == Ok(false) {
         flags &= !undefine_flags::CHECKPOINTS_METADATA;
     }
-    match dom.undefine_flags(flags) {
-        Ok(()) => {
-            ctl.print_extra(&format!("Domain '{name}' has been undefined\n"));
-            true
-        }
-        Err(e) => {
-            ctl.set_error(e);
-            ctl.error(&format!("Failed to undefine domain '{name}'"));
-            false
-        }
-    }
+    finish(
+        ctl,
+        dom.undefine_flags(flags),
+        format!("Domain '{name}' has been undefined\n"),
+        format!("Failed to undefine domain '{name}'"),
+    )
 }
 
 pub fn cmd_autostart(ctl: &mut Ctl, cmd: &Cmd) -> bool {
@@ -1190,5 +1160,22 @@ mod tests {
              DESCRIPTION\n    Returns state about a domain.\n\n  OPTIONS\n    [--domain] <string>  domain name, id or uuid\n    \
              --reason         also print reason for the state\n\n"
         );
+    }
+}
+
+/// Ends a command that performs one action: prints `done` when it
+/// succeeded, else keeps the library's error and prints `failed` before it,
+/// as virsh does.
+fn finish(ctl: &mut Ctl, result: ironvirt::Result<()>, done: String, failed: String) -> bool {
+    match result {
+        Ok(()) => {
+            ctl.print_extra(&done);
+            true
+        }
+        Err(e) => {
+            ctl.set_error(e);
+            ctl.error(&failed);
+            false
+        }
     }
 }

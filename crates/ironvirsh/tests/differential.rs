@@ -864,7 +864,9 @@ fn remote_reference_qemu_driver() {
         ],
     );
     assert!(
-        o.contains("qemu+unix:///system") && o.contains("<domainCapabilities>") && o.contains("pc-q35-"),
+        o.contains("qemu+unix:///system")
+            && o.contains("<domainCapabilities>")
+            && o.contains("pc-q35-"),
         "{o}"
     );
     let o = remote_session(
