@@ -15,6 +15,11 @@ if [[ ${1:-} == stop ]]; then
   done
   exit 0
 fi
+mkdir -p "$dir"
+# libvirtd's QEMU driver needs virtlogd to start guests; keep one running.
+if ! pgrep -x virtlogd >/dev/null; then
+  virtlogd -d -p "$dir/virtlogd.pid"
+fi
 if [[ -S $sock ]] && virsh -c "test+unix:///default?socket=$sock" uri >/dev/null 2>&1; then
   exit 0
 fi
@@ -32,9 +37,6 @@ log_outputs = "3:file:/var/log/libvirt/libvirtd-ref.log"
 CFG
 # libvirt's QEMU driver reads its configuration from this fixed path.
 [[ -f /etc/libvirt/qemu.conf ]] || printf 'user = "root"\ngroup = "root"\nsecurity_driver = "none"\n' >/etc/libvirt/qemu.conf
-if ! pgrep -x virtlogd >/dev/null; then
-  virtlogd -d -p "$dir/virtlogd.pid"
-fi
 libvirtd -d -f "$conf/libvirtd.conf" -p "$dir/libvirtd.pid"
 for _ in $(seq 200); do
   if [[ -S $sock ]] && virsh -c "test+unix:///default?socket=$sock" uri >/dev/null 2>&1; then

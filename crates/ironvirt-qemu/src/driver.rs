@@ -8,18 +8,19 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::time::Duration;
 
 use ironvirt_conf::{DomainDef, FormatOptions};
 use ironvirt_driver::{
-    event, list_flags, DomainInfo, DomainRef, DomainState, Driver, Error, ErrorDomain, ErrorNumber,
-    LifecycleCallback, LifecycleEvent, NodeInfo, Result, Uuid,
+    define_flags, event, list_flags, reason, DomainInfo, DomainRef, DomainState, Driver, Error,
+    ErrorDomain, ErrorNumber, LifecycleCallback, LifecycleEvent, NodeInfo, Result, Uuid,
 };
 
 use crate::cache::{self, CachedDomCaps, CapsCache, CapsEntry, DomCapsKey};
 use crate::domcaps::{DomainCaps, HostFacts};
 use crate::probe::{Prober, QmpProber};
+use crate::process::{lock, StartFlags, Vm};
 use crate::{caps, firmware, host, validate};
 
 const DOM: ErrorDomain = ErrorDomain::QEMU;
@@ -74,9 +75,20 @@ impl QemuConfig {
     }
 }
 
-struct DomainObj {
-    def: DomainDef,
-    autostart: bool,
+/// One domain: its definition and, while it runs, its guest.
+pub(crate) struct DomainObj {
+    /// The persistent definition (for a transient domain: the one it was
+    /// started with).
+    pub(crate) def: DomainDef,
+    pub(crate) autostart: bool,
+    /// Whether a definition is saved under `<state_dir>/qemu/`.
+    pub(crate) persistent: bool,
+    /// The running guest.
+    pub(crate) run: Option<Arc<Vm>>,
+    /// A start is under way.
+    pub(crate) starting: bool,
+    /// Why it last stopped (`VIR_DOMAIN_SHUTOFF_*`).
+    pub(crate) shutoff_reason: i32,
 }
 
 impl DomainObj {
@@ -84,15 +96,26 @@ impl DomainObj {
         DomainRef {
             name: self.def.name.clone(),
             uuid: self.def.uuid,
-            id: -1,
+            id: self.run.as_ref().map(|v| v.id).unwrap_or(-1),
+        }
+    }
+
+    /// (state, reason) as libvirt reports them.
+    fn state(&self) -> (DomainState, i32) {
+        match &self.run {
+            Some(vm) => {
+                let st = lock(&vm.st);
+                (st.state, st.reason)
+            }
+            None => (DomainState::Shutoff, self.shutoff_reason),
         }
     }
 }
 
 #[derive(Default)]
-struct Domains {
-    by_uuid: HashMap<Uuid, DomainObj>,
-    by_name: HashMap<String, Uuid>,
+pub(crate) struct Domains {
+    pub(crate) by_uuid: HashMap<Uuid, DomainObj>,
+    pub(crate) by_name: HashMap<String, Uuid>,
 }
 
 /// The QEMU driver.
@@ -101,9 +124,27 @@ pub struct QemuDriver {
     cache: CapsCache,
     host_uuid: String,
     host_facts: OnceLock<HostFacts>,
-    domains: RwLock<Domains>,
+    pub(crate) domains: RwLock<Domains>,
     callbacks: Mutex<Vec<(i32, LifecycleCallback)>>,
     next_callback: AtomicI32,
+    /// The id the next started guest gets.
+    pub(crate) next_id: AtomicI32,
+    me: OnceLock<Weak<QemuDriver>>,
+}
+
+impl Drop for QemuDriver {
+    /// Guests keep running: only their monitor connections close, so that
+    /// a new driver on the same state directory can reconnect.
+    fn drop(&mut self) {
+        let doms = self.domains.get_mut().unwrap_or_else(|p| p.into_inner());
+        for o in doms.by_uuid.values() {
+            if let Some(vm) = &o.run {
+                if let Some(q) = lock(&vm.qmp).take() {
+                    q.close();
+                }
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for QemuDriver {
@@ -155,6 +196,8 @@ impl QemuDriver {
             domains: RwLock::new(Domains::default()),
             callbacks: Mutex::new(Vec::new()),
             next_callback: AtomicI32::new(1),
+            next_id: AtomicI32::new(1),
+            me: OnceLock::new(),
             cfg,
         };
         for d in [drv.config_dir(), drv.autostart_dir()] {
@@ -167,7 +210,15 @@ impl QemuDriver {
             })?;
         }
         drv.load_configs();
-        Ok(Arc::new(drv))
+        let drv = Arc::new(drv);
+        let _ = drv.me.set(Arc::downgrade(&drv));
+        drv.reconnect_all();
+        Ok(drv)
+    }
+
+    /// A weak reference to this driver (for monitor threads).
+    pub(crate) fn weak(&self) -> Weak<QemuDriver> {
+        self.me.get().cloned().unwrap_or_default()
     }
 
     /// The configuration the driver was made with.
@@ -243,7 +294,17 @@ impl QemuDriver {
             }
             let autostart = self.autostart_link(&def.name).exists();
             doms.by_name.insert(def.name.clone(), def.uuid);
-            doms.by_uuid.insert(def.uuid, DomainObj { def, autostart });
+            doms.by_uuid.insert(
+                def.uuid,
+                DomainObj {
+                    def,
+                    autostart,
+                    persistent: true,
+                    run: None,
+                    starting: false,
+                    shutoff_reason: reason::shutoff::UNKNOWN,
+                },
+            );
         }
     }
 
@@ -423,7 +484,7 @@ impl QemuDriver {
         validate::check(def, &dc.caps)
     }
 
-    fn emit(&self, dom: DomainRef, ev: i32, detail: i32) {
+    pub(crate) fn emit(&self, dom: DomainRef, ev: i32, detail: i32) {
         let cbs: Vec<LifecycleCallback> = self
             .callbacks
             .lock()
@@ -507,6 +568,90 @@ impl QemuDriver {
             )),
         }
     }
+}
+
+impl QemuDriver {
+    /// The running guest of a domain (`VIR_ERR_OPERATION_INVALID` when it
+    /// is shut off).
+    fn running(&self, dom: &DomainRef) -> Result<Arc<Vm>> {
+        self.lookup(dom, |o| {
+            o.run
+                .clone()
+                .ok_or_else(|| Error::operation_invalid(DOM, "domain is not running"))
+        })
+    }
+
+    /// Starts a domain already marked as starting, with `def` as its live
+    /// definition; emits libvirt's events.
+    fn launch(&self, uuid: Uuid, def: DomainDef, flags: StartFlags) -> Result<DomainRef> {
+        let res = self.start_process(def, flags);
+        let mut doms = self.domains.write().unwrap_or_else(|p| p.into_inner());
+        let vm = match res {
+            Ok(vm) => vm,
+            Err(e) => {
+                let remove = match doms.by_uuid.get_mut(&uuid) {
+                    Some(o) => {
+                        o.starting = false;
+                        o.shutoff_reason = reason::shutoff::FAILED;
+                        !o.persistent
+                    }
+                    None => false,
+                };
+                if remove {
+                    if let Some(o) = doms.by_uuid.remove(&uuid) {
+                        doms.by_name.remove(&o.def.name);
+                    }
+                }
+                return Err(e);
+            }
+        };
+        if let Some(o) = doms.by_uuid.get_mut(&uuid) {
+            o.starting = false;
+            o.run = Some(vm.clone());
+        }
+        drop(doms);
+        let r = vm.dom_ref();
+        if flags.paused {
+            self.emit(r.clone(), event::STARTED, event::started::BOOTED);
+            self.emit(r.clone(), event::SUSPENDED, event::suspended::PAUSED);
+        } else {
+            // libvirt 9.0 reports the resume of the first `cont` before the start.
+            self.emit(r.clone(), event::RESUMED, event::resumed::UNPAUSED);
+            self.emit(r.clone(), event::STARTED, event::started::BOOTED);
+        }
+        if lock(&vm.st).stopped {
+            // It died at once: the stop has been handled by the monitor.
+            let mut doms = self.domains.write().unwrap_or_else(|p| p.into_inner());
+            let remove = match doms.by_uuid.get_mut(&uuid) {
+                Some(o) if o.run.as_ref().is_some_and(|x| Arc::ptr_eq(x, &vm)) => {
+                    o.run = None;
+                    !o.persistent
+                }
+                _ => false,
+            };
+            if remove {
+                if let Some(o) = doms.by_uuid.remove(&uuid) {
+                    doms.by_name.remove(&o.def.name);
+                }
+            }
+        }
+        Ok(r)
+    }
+}
+
+fn start_flags(flags: u32, api: &str, allowed: u32) -> Result<StartFlags> {
+    if flags & !allowed != 0 {
+        return Err(err(
+            ErrorNumber::INVALID_ARG,
+            format!(
+                "unsupported flags (0x{:x}) in function {api}",
+                flags & !allowed
+            ),
+        ));
+    }
+    Ok(StartFlags {
+        paused: flags & define_flags::START_PAUSED != 0,
+    })
 }
 
 impl Driver for QemuDriver {
@@ -624,7 +769,12 @@ impl Driver for QemuDriver {
     }
 
     fn domain_lookup_by_id(&self, id: i32) -> Result<DomainRef> {
-        Err(Error::no_domain_id(DOM, id))
+        let doms = self.domains.read().unwrap_or_else(|p| p.into_inner());
+        doms.by_uuid
+            .values()
+            .find(|o| o.run.as_ref().is_some_and(|v| v.id == id))
+            .map(DomainObj::dom_ref)
+            .ok_or_else(|| Error::no_domain_id(DOM, id))
     }
 
     fn list_all_domains(&self, flags: u32) -> Result<Vec<DomainRef>> {
@@ -633,16 +783,24 @@ impl Driver for QemuDriver {
             .by_uuid
             .values()
             .filter(|o| {
-                // Every domain is inactive, persistent and shut off for now.
+                let active = o.run.is_some();
                 let active_ok = flags & (list_flags::ACTIVE | list_flags::INACTIVE) == 0
-                    || flags & list_flags::INACTIVE != 0;
+                    || (active && flags & list_flags::ACTIVE != 0)
+                    || (!active && flags & list_flags::INACTIVE != 0);
                 let pers_ok = flags & (list_flags::PERSISTENT | list_flags::TRANSIENT) == 0
-                    || flags & list_flags::PERSISTENT != 0;
+                    || (o.persistent && flags & list_flags::PERSISTENT != 0)
+                    || (!o.persistent && flags & list_flags::TRANSIENT != 0);
                 let state_mask = list_flags::RUNNING
                     | list_flags::PAUSED
                     | list_flags::SHUTOFF
                     | list_flags::OTHER;
-                let state_ok = flags & state_mask == 0 || flags & list_flags::SHUTOFF != 0;
+                let state_flag = match o.state().0 {
+                    DomainState::Running => list_flags::RUNNING,
+                    DomainState::Paused => list_flags::PAUSED,
+                    DomainState::Shutoff => list_flags::SHUTOFF,
+                    _ => list_flags::OTHER,
+                };
+                let state_ok = flags & state_mask == 0 || flags & state_flag != 0;
                 let auto_ok = match (
                     flags & list_flags::AUTOSTART != 0,
                     flags & list_flags::NO_AUTOSTART != 0,
@@ -724,18 +882,29 @@ impl Driver for QemuDriver {
                 ),
             )
         })?;
-        let autostart = doms
-            .by_uuid
-            .get(&def.uuid)
-            .map(|o| o.autostart)
-            .unwrap_or(false);
-        let r = DomainRef {
-            name: def.name.clone(),
-            uuid: def.uuid,
-            id: -1,
-        };
         doms.by_name.insert(def.name.clone(), def.uuid);
-        doms.by_uuid.insert(def.uuid, DomainObj { def, autostart });
+        let r = match doms.by_uuid.get_mut(&def.uuid) {
+            Some(o) => {
+                // A running domain keeps its live definition; the new one
+                // applies from its next start.
+                o.def = def;
+                o.persistent = true;
+                o.dom_ref()
+            }
+            None => {
+                let o = DomainObj {
+                    def,
+                    autostart: false,
+                    persistent: true,
+                    run: None,
+                    starting: false,
+                    shutoff_reason: reason::shutoff::UNKNOWN,
+                };
+                let r = o.dom_ref();
+                doms.by_uuid.insert(r.uuid, o);
+                r
+            }
+        };
         drop(doms);
         self.emit(
             r.clone(),
@@ -768,8 +937,15 @@ impl Driver for QemuDriver {
         let Some(o) = doms.by_uuid.get(&dom.uuid) else {
             return Err(Error::no_domain_uuid(DOM, &dom.uuid.to_string()));
         };
+        if !o.persistent {
+            return Err(Error::operation_invalid(
+                DOM,
+                "cannot undefine transient domain",
+            ));
+        }
         let name = o.def.name.clone();
         let r = o.dom_ref();
+        let active = o.run.is_some() || o.starting;
         let path = self.config_file(&name);
         if let Err(e) = std::fs::remove_file(&path) {
             if e.kind() != std::io::ErrorKind::NotFound {
@@ -784,50 +960,215 @@ impl Driver for QemuDriver {
         if let Ok(d) = std::fs::File::open(self.config_dir()) {
             let _ = d.sync_all();
         }
-        doms.by_uuid.remove(&dom.uuid);
-        doms.by_name.remove(&name);
+        if active {
+            // A running domain becomes transient and goes when it stops.
+            if let Some(o) = doms.by_uuid.get_mut(&dom.uuid) {
+                o.persistent = false;
+                o.autostart = false;
+            }
+        } else {
+            doms.by_uuid.remove(&dom.uuid);
+            doms.by_name.remove(&name);
+        }
         drop(doms);
         self.emit(r, event::UNDEFINED, event::undefined::REMOVED);
         Ok(())
     }
 
-    fn domain_create(&self, _dom: &DomainRef, _flags: u32) -> Result<DomainRef> {
-        Err(Error::no_support(DOM, "virDomainCreateWithFlags"))
+    fn domain_create(&self, dom: &DomainRef, flags: u32) -> Result<DomainRef> {
+        use define_flags as f;
+        let sf = start_flags(
+            flags,
+            "qemuDomainCreateWithFlags",
+            f::START_PAUSED | f::START_AUTODESTROY | f::START_BYPASS_CACHE | f::START_FORCE_BOOT,
+        )?;
+        let def = {
+            let mut doms = self.domains.write().unwrap_or_else(|p| p.into_inner());
+            let Some(o) = doms.by_uuid.get_mut(&dom.uuid) else {
+                return Err(Error::no_domain_uuid(DOM, &dom.uuid.to_string()));
+            };
+            if o.run.is_some() || o.starting {
+                return Err(Error::operation_invalid(DOM, "domain is already running"));
+            }
+            o.starting = true;
+            o.def.clone()
+        };
+        self.launch(dom.uuid, def, sf)
     }
 
-    fn domain_create_xml(&self, _xml: &str, _flags: u32) -> Result<DomainRef> {
-        Err(Error::no_support(DOM, "virDomainCreateXML"))
+    fn domain_create_xml(&self, xml: &str, flags: u32) -> Result<DomainRef> {
+        use define_flags as f;
+        let sf = start_flags(
+            flags,
+            "qemuDomainCreateXML",
+            f::START_PAUSED | f::START_AUTODESTROY | f::START_BYPASS_CACHE | f::START_VALIDATE,
+        )?;
+        let mut def = DomainDef::parse(xml)?;
+        if def.virt_type != "kvm" && def.virt_type != "qemu" {
+            return Err(err(
+                ErrorNumber::CONFIG_UNSUPPORTED,
+                format!(
+                    "virt type '{}' is not supported by the QEMU driver (only 'kvm' and 'qemu')",
+                    def.virt_type
+                ),
+            ));
+        }
+        let explicit = crate::defaults::explicit_controllers(xml);
+        self.apply_defaults(&mut def, Some(&explicit))?;
+        self.validate_domain(&def)?;
+        {
+            let mut doms = self.domains.write().unwrap_or_else(|p| p.into_inner());
+            if let Some(u) = doms.by_name.get(&def.name) {
+                if *u != def.uuid {
+                    return Err(err(
+                        ErrorNumber::OPERATION_FAILED,
+                        format!("domain '{}' is already defined with uuid {u}", def.name),
+                    ));
+                }
+            }
+            match doms.by_uuid.get_mut(&def.uuid) {
+                Some(o) if o.def.name != def.name => {
+                    return Err(err(
+                        ErrorNumber::OPERATION_FAILED,
+                        format!(
+                            "domain '{}' already exists with uuid {}",
+                            o.def.name, def.uuid
+                        ),
+                    ));
+                }
+                Some(o) => {
+                    if o.run.is_some() || o.starting {
+                        return Err(err(
+                            ErrorNumber::OPERATION_INVALID,
+                            format!("domain '{}' is already active", def.name),
+                        ));
+                    }
+                    o.starting = true;
+                }
+                None => {
+                    doms.by_name.insert(def.name.clone(), def.uuid);
+                    doms.by_uuid.insert(
+                        def.uuid,
+                        DomainObj {
+                            def: def.clone(),
+                            autostart: false,
+                            persistent: false,
+                            run: None,
+                            starting: true,
+                            shutoff_reason: reason::shutoff::UNKNOWN,
+                        },
+                    );
+                }
+            }
+        }
+        self.launch(def.uuid, def, sf)
+    }
+
+    fn domain_destroy(&self, dom: &DomainRef, flags: u32) -> Result<()> {
+        if flags & !1 != 0 {
+            return Err(err(
+                ErrorNumber::INVALID_ARG,
+                format!("unsupported flags (0x{flags:x}) in function qemuDomainDestroyFlags"),
+            ));
+        }
+        let vm = self.running(dom)?;
+        self.destroy_vm(&vm)
+    }
+
+    fn domain_shutdown(&self, dom: &DomainRef, flags: u32) -> Result<()> {
+        // Only ACPI is offered (no guest agent, initctl or signal).
+        if flags & !1 != 0 {
+            return Err(err(
+                ErrorNumber::CONFIG_UNSUPPORTED,
+                format!("shutdown mode 0x{flags:x} is not supported (only ACPI)"),
+            ));
+        }
+        let vm = self.running(dom)?;
+        self.powerdown_vm(&vm, false)
+    }
+
+    fn domain_reboot(&self, dom: &DomainRef, flags: u32) -> Result<()> {
+        if flags & !1 != 0 {
+            return Err(err(
+                ErrorNumber::CONFIG_UNSUPPORTED,
+                format!("reboot mode 0x{flags:x} is not supported (only ACPI)"),
+            ));
+        }
+        let vm = self.running(dom)?;
+        self.powerdown_vm(&vm, true)
+    }
+
+    fn domain_reset(&self, dom: &DomainRef, flags: u32) -> Result<()> {
+        if flags != 0 {
+            return Err(err(
+                ErrorNumber::INVALID_ARG,
+                format!("unsupported flags (0x{flags:x}) in function qemuDomainReset"),
+            ));
+        }
+        let vm = self.running(dom)?;
+        self.reset_vm(&vm)
+    }
+
+    fn domain_suspend(&self, dom: &DomainRef) -> Result<()> {
+        let vm = self.running(dom)?;
+        self.suspend_vm(&vm)
+    }
+
+    fn domain_resume(&self, dom: &DomainRef) -> Result<()> {
+        let vm = self.running(dom)?;
+        self.resume_vm(&vm)
     }
 
     fn domain_get_info(&self, dom: &DomainRef) -> Result<DomainInfo> {
-        self.lookup(dom, |o| {
-            Ok(DomainInfo {
+        self.lookup(dom, |o| match &o.run {
+            Some(vm) => {
+                let (state, max_mem, memory, vcpus) = {
+                    let st = lock(&vm.st);
+                    (
+                        st.state,
+                        st.def.memory_kib,
+                        st.def.current_memory_kib,
+                        st.def.current_vcpus.unwrap_or(st.def.vcpus),
+                    )
+                };
+                Ok(DomainInfo {
+                    state: state as u8,
+                    max_mem,
+                    memory,
+                    nr_virt_cpu: vcpus as u16,
+                    cpu_time: vm.cpu_time(),
+                })
+            }
+            None => Ok(DomainInfo {
                 state: DomainState::Shutoff as u8,
                 max_mem: o.def.memory_kib,
                 memory: o.def.current_memory_kib,
                 nr_virt_cpu: o.def.vcpus as u16,
                 cpu_time: 0,
-            })
+            }),
         })
     }
 
     fn domain_get_state(&self, dom: &DomainRef, _flags: u32) -> Result<(i32, i32)> {
-        self.lookup(dom, |_| {
-            Ok((
-                DomainState::Shutoff as i32,
-                ironvirt_driver::reason::shutoff::UNKNOWN,
-            ))
+        self.lookup(dom, |o| {
+            let (s, r) = o.state();
+            Ok((s as i32, r))
         })
     }
 
     fn domain_get_xml_desc(&self, dom: &DomainRef, flags: u32) -> Result<String> {
         use ironvirt_driver::xml_flags as xf;
-        self.lookup(dom, |o| {
-            Ok(o.def.format(&FormatOptions {
+        self.lookup(dom, |o| match &o.run {
+            Some(vm) if flags & xf::INACTIVE == 0 => Ok(lock(&vm.st).def.format(&FormatOptions {
+                id: Some(vm.id),
+                inactive: false,
+                secure: flags & xf::SECURE != 0,
+            })),
+            _ => Ok(o.def.format(&FormatOptions {
                 id: None,
                 inactive: true,
                 secure: flags & xf::SECURE != 0,
-            }))
+            })),
         })
     }
 
@@ -875,11 +1216,11 @@ impl Driver for QemuDriver {
     }
 
     fn domain_is_active(&self, dom: &DomainRef) -> Result<bool> {
-        self.lookup(dom, |_| Ok(false))
+        self.lookup(dom, |o| Ok(o.run.is_some()))
     }
 
     fn domain_is_persistent(&self, dom: &DomainRef) -> Result<bool> {
-        self.lookup(dom, |_| Ok(true))
+        self.lookup(dom, |o| Ok(o.persistent))
     }
 
     fn domain_event_register(&self, callback: LifecycleCallback) -> Result<i32> {

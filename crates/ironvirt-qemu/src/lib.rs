@@ -12,13 +12,16 @@
 pub mod address;
 pub mod cache;
 pub mod caps;
+pub mod command;
 pub mod defaults;
 pub mod domcaps;
 pub mod driver;
 pub mod firmware;
 pub mod host;
 pub mod probe;
+pub mod process;
 pub mod qemucaps;
+pub mod qmp;
 pub mod validate;
 
 pub use driver::{QemuConfig, QemuDriver};
