@@ -1,8 +1,8 @@
 //! A generic XML element, for content libvirt keeps as it is (the children
 //! of `<metadata>`) and for parts we carry through without a typed model.
 
+use crate::dom::{self, Node};
 use crate::xml::{escape_into, Writer};
-use roxmltree::Node;
 
 /// An element with its attributes (in document order), text and children.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
@@ -40,37 +40,42 @@ impl Element {
     /// on `node` itself are kept; when `root_ns` is set, the namespace the
     /// element uses is declared on it even when an ancestor declared it (as
     /// libvirt does for `<metadata>` children).
-    pub fn from_node(node: Node<'_, '_>, root_ns: bool) -> Element {
-        let mut namespaces = Vec::new();
+    pub fn from_node(node: roxmltree::Node<'_, '_>, root_ns: bool) -> Element {
+        dom::with_rox_node(node, |n| Element::from_dom(n, root_ns))
+    }
+
+    /// [`Element::from_node`] for a node of our own tree.
+    pub(crate) fn from_dom(node: Node<'_, '_>, root_ns: bool) -> Element {
+        let node_attrs = node.attributes();
         let plain = !root_ns
             && node.tag_name().namespace().is_none()
-            && node.attributes().all(|a| a.namespace().is_none());
-        let parent_ns: Vec<_> = if plain {
-            Vec::new()
-        } else {
-            node.parent()
+            && node_attrs.iter().all(|a| a.namespace().is_none());
+        let mut namespaces = Vec::new();
+        if !plain {
+            let parent_ns: Vec<_> = node
+                .parent()
                 .map(|p| p.namespaces().collect())
-                .unwrap_or_default()
-        };
-        for ns in node.namespaces().filter(|_| !plain) {
-            let declared_here = !parent_ns
-                .iter()
-                .any(|p| p.name() == ns.name() && p.uri() == ns.uri());
-            if declared_here {
-                namespaces.push((ns.name().unwrap_or("").to_string(), ns.uri().to_string()));
-            }
-        }
-        if root_ns {
-            if let Some(uri) = node.tag_name().namespace() {
-                let prefix = node.lookup_prefix(uri).unwrap_or("").to_string();
-                if !namespaces.iter().any(|(p, _)| *p == prefix) {
-                    namespaces.push((prefix, uri.to_string()));
+                .unwrap_or_default();
+            for ns in node.namespaces() {
+                let declared_here = !parent_ns
+                    .iter()
+                    .any(|p| p.name() == ns.name() && p.uri() == ns.uri());
+                if declared_here {
+                    namespaces.push((ns.name().unwrap_or("").to_string(), ns.uri().to_string()));
                 }
             }
+            if root_ns {
+                if let Some(uri) = node.tag_name().namespace() {
+                    let prefix = node.lookup_prefix(uri).unwrap_or("").to_string();
+                    if !namespaces.iter().any(|(p, _)| *p == prefix) {
+                        namespaces.push((prefix, uri.to_string()));
+                    }
+                }
+            }
+            namespaces.retain(|(p, _)| p != "xml");
         }
-        namespaces.retain(|(p, _)| p != "xml");
-        let attrs = node
-            .attributes()
+        let attrs = node_attrs
+            .iter()
             .map(|a| {
                 let name = match a.namespace().and_then(|ns| node.lookup_prefix(ns)) {
                     Some(p) if !p.is_empty() => format!("{p}:{}", a.name()),
@@ -82,7 +87,7 @@ impl Element {
         let mut content = Vec::new();
         for c in node.children() {
             if c.is_element() {
-                content.push(Content::Elem(Element::from_node(c, false)));
+                content.push(Content::Elem(Element::from_dom(c, false)));
             } else if c.is_text() {
                 let t = c.text().unwrap_or("");
                 if !t.trim().is_empty() {
@@ -102,7 +107,7 @@ impl Element {
     pub fn attr(&self, name: &str) -> Option<&str> {
         self.attrs
             .iter()
-            .find(|(k, _)| k == name)
+            .find(|(k, _)| dom::same(k, name))
             .map(|(_, v)| v.as_str())
     }
 

@@ -18,6 +18,7 @@
 //! driver-specific defaults are the driver's job.
 
 pub mod caps;
+mod dom;
 pub mod domain;
 pub mod generic;
 pub mod spec;

@@ -3,6 +3,7 @@
 //! it writes them. Normalising an element against its [`Spec`] puts
 //! attributes and children in that order and drops what libvirt drops.
 
+use crate::dom::same;
 use crate::generic::{Content, Element};
 
 /// The layout of one element.
@@ -27,19 +28,18 @@ impl Spec {
     };
 }
 
+/// Position of `name` in `order`, `usize::MAX` when not listed.
+fn rank<T>(order: &[(&str, T)], name: &str) -> usize {
+    order
+        .iter()
+        .position(|(n, _)| same(n, name))
+        .unwrap_or(usize::MAX)
+}
+
 /// Reorders `e` in place following `spec`.
 pub fn normalize(e: &mut Element, spec: &Spec) {
     if !spec.attrs.is_empty() || !spec.keep_unknown {
-        let mut attrs = Vec::with_capacity(e.attrs.len());
-        for name in spec.attrs {
-            if let Some(i) = e.attrs.iter().position(|(k, _)| k == name) {
-                attrs.push(e.attrs.swap_remove_keep(i));
-            }
-        }
-        if spec.keep_unknown {
-            attrs.append(&mut e.attrs);
-        }
-        e.attrs = attrs;
+        order_attrs(&mut e.attrs, spec);
     }
     if spec.children.is_empty() && spec.keep_unknown {
         return;
@@ -48,41 +48,71 @@ pub fn normalize(e: &mut Element, spec: &Spec) {
     if has_text {
         return;
     }
-    let mut old: Vec<Option<Element>> = e
-        .content
-        .drain(..)
-        .map(|c| match c {
-            Content::Elem(x) => Some(x),
-            Content::Text(_) => None,
-        })
-        .collect();
-    let mut out = Vec::with_capacity(old.len());
-    for (name, sub) in spec.children {
-        for slot in old.iter_mut() {
-            if slot.as_ref().is_some_and(|x| x.name == *name) {
-                if let Some(mut x) = slot.take() {
-                    if let Some(s) = sub {
-                        normalize(&mut x, s);
-                    }
-                    out.push(Content::Elem(x));
-                }
+    // Only elements from here on: a stable sort by the position of the
+    // name in the layout puts them in libvirt's order.
+    fn name_of(c: &Content) -> &str {
+        match c {
+            Content::Elem(x) => x.name.as_str(),
+            Content::Text(_) => "",
+        }
+    }
+    e.content.sort_by_key(|c| rank(spec.children, name_of(c)));
+    if !spec.keep_unknown {
+        let known = e
+            .content
+            .iter()
+            .take_while(|c| rank(spec.children, name_of(c)) != usize::MAX)
+            .count();
+        e.content.truncate(known);
+    }
+    for c in e.content.iter_mut() {
+        if let Content::Elem(x) = c {
+            let r = rank(spec.children, &x.name);
+            if let Some((_, Some(sub))) = spec.children.get(r) {
+                normalize(x, sub);
             }
         }
     }
-    if spec.keep_unknown {
-        out.extend(old.into_iter().flatten().map(Content::Elem));
+}
+
+/// Puts the attributes listed in `spec` first, in its order (the first of
+/// each name only); the others follow in document order when
+/// `spec.keep_unknown`, else they are dropped.
+fn order_attrs(attrs: &mut Vec<(String, String)>, spec: &Spec) {
+    let pos = |k: &str| {
+        spec.attrs
+            .iter()
+            .position(|n| same(n, k))
+            .unwrap_or(usize::MAX)
+    };
+    let duplicates = attrs
+        .iter()
+        .enumerate()
+        .any(|(i, (k, _))| attrs[..i].iter().any(|(p, _)| p == k));
+    if duplicates {
+        // Later attributes of the same name count as unknown ones.
+        let mut old: Vec<Option<(String, String)>> =
+            std::mem::take(attrs).into_iter().map(Some).collect();
+        for name in spec.attrs {
+            if let Some(slot) = old
+                .iter_mut()
+                .find(|slot| slot.as_ref().is_some_and(|(k, _)| k == name))
+            {
+                attrs.extend(slot.take());
+            }
+        }
+        if spec.keep_unknown {
+            attrs.extend(old.into_iter().flatten());
+        }
+        return;
     }
-    e.content = out;
-}
-
-trait SwapRemoveKeep<T> {
-    fn swap_remove_keep(&mut self, i: usize) -> T;
-}
-
-impl<T> SwapRemoveKeep<T> for Vec<T> {
-    /// `remove` (order-preserving); named to make the intent obvious.
-    fn swap_remove_keep(&mut self, i: usize) -> T {
-        self.remove(i)
+    attrs.sort_by_key(|(k, _)| pos(k));
+    if !spec.keep_unknown {
+        let known = attrs
+            .iter()
+            .take_while(|(k, _)| pos(k) != usize::MAX)
+            .count();
+        attrs.truncate(known);
     }
 }
 
@@ -93,27 +123,132 @@ pub fn order_children(
     order: &[(&str, Option<&Spec>)],
     keep_unknown: bool,
 ) {
-    let mut old: Vec<Option<Element>> = children.drain(..).map(Some).collect();
-    for (name, sub) in order {
-        for slot in old.iter_mut() {
-            if slot.as_ref().is_some_and(|x| x.name == *name) {
-                if let Some(mut x) = slot.take() {
-                    if let Some(s) = sub {
-                        normalize(&mut x, s);
-                    }
-                    children.push(x);
-                }
-            }
-        }
+    children.sort_by_key(|x| rank(order, &x.name));
+    if !keep_unknown {
+        let known = children
+            .iter()
+            .take_while(|x| rank(order, &x.name) != usize::MAX)
+            .count();
+        children.truncate(known);
     }
-    if keep_unknown {
-        children.extend(old.into_iter().flatten());
+    for x in children.iter_mut() {
+        if let Some((_, Some(sub))) = order.get(rank(order, &x.name)) {
+            normalize(x, sub);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The straightforward form of [`normalize`]: take each listed
+    /// attribute and child in turn.
+    fn reference(e: &mut Element, spec: &Spec) {
+        if !spec.attrs.is_empty() || !spec.keep_unknown {
+            let mut attrs = Vec::new();
+            for name in spec.attrs {
+                if let Some(i) = e.attrs.iter().position(|(k, _)| k == name) {
+                    attrs.push(e.attrs.remove(i));
+                }
+            }
+            if spec.keep_unknown {
+                attrs.append(&mut e.attrs);
+            }
+            e.attrs = attrs;
+        }
+        if spec.children.is_empty() && spec.keep_unknown {
+            return;
+        }
+        if e.content.iter().any(|c| matches!(c, Content::Text(_))) {
+            return;
+        }
+        let mut old: Vec<Option<Element>> = e
+            .content
+            .drain(..)
+            .map(|c| match c {
+                Content::Elem(x) => Some(x),
+                Content::Text(_) => None,
+            })
+            .collect();
+        let mut out = Vec::new();
+        for (name, sub) in spec.children {
+            for slot in old.iter_mut() {
+                if slot.as_ref().is_some_and(|x| x.name == *name) {
+                    if let Some(mut x) = slot.take() {
+                        if let Some(s) = sub {
+                            reference(&mut x, s);
+                        }
+                        out.push(Content::Elem(x));
+                    }
+                }
+            }
+        }
+        if spec.keep_unknown {
+            out.extend(old.into_iter().flatten().map(Content::Elem));
+        }
+        e.content = out;
+    }
+
+    #[test]
+    fn same_as_taking_in_turn() {
+        static SUB: Spec = Spec {
+            attrs: &["b", "a"],
+            children: &[],
+            keep_unknown: false,
+        };
+        static KEEP: Spec = Spec {
+            attrs: &["a", "b"],
+            children: &[("x", Some(&SUB)), ("y", None)],
+            keep_unknown: true,
+        };
+        static DROP: Spec = Spec {
+            attrs: &["a", "b"],
+            children: &[("x", Some(&SUB)), ("y", None)],
+            keep_unknown: false,
+        };
+        for spec in [&KEEP, &DROP, &SUB, &Spec::ANY] {
+            for xml in [
+                "<e b='2' z='0' a='1'><y/><q/><x b='1' c='2' a='3'/><y k='1'/><x/></e>",
+                "<e z='0'><q/><q/></e>",
+                "<e a='1'>text<x/></e>",
+                "<e/>",
+            ] {
+                let doc = roxmltree::Document::parse(xml).unwrap();
+                let e = Element::from_node(doc.root_element(), false);
+                let (mut a, mut b) = (e.clone(), e.clone());
+                normalize(&mut a, spec);
+                reference(&mut b, spec);
+                assert_eq!(a, b, "{xml}");
+            }
+            // Repeated attribute names (only elements built in code have them).
+            let mut e = Element {
+                name: "e".into(),
+                attrs: vec![
+                    ("b".into(), "1".into()),
+                    ("a".into(), "2".into()),
+                    ("b".into(), "3".into()),
+                    ("z".into(), "4".into()),
+                ],
+                ..Default::default()
+            };
+            let mut r = e.clone();
+            normalize(&mut e, spec);
+            reference(&mut r, spec);
+            assert_eq!(e, r);
+        }
+        // order_children is normalize's child ordering on a list.
+        let doc =
+            roxmltree::Document::parse("<e><y/><q/><x b='1' a='2'/><y k='1'/><x/></e>").unwrap();
+        let e = Element::from_node(doc.root_element(), false);
+        for keep in [true, false] {
+            let mut list: Vec<Element> = e.elements().cloned().collect();
+            order_children(&mut list, KEEP.children, keep);
+            let mut r = e.clone();
+            reference(&mut r, if keep { &KEEP } else { &DROP });
+            assert_eq!(list, r.elements().cloned().collect::<Vec<_>>());
+        }
+    }
 
     #[test]
     fn reorders_and_drops() {

@@ -8,8 +8,16 @@ use roxmltree::Node;
 /// Appends `s` escaped the way libvirt escapes both attribute values and
 /// text: `<`, `>`, `&`, `'` and `"` become entities.
 pub fn escape_into(out: &mut String, s: &str) {
+    fn special(b: u8) -> bool {
+        matches!(b, b'<' | b'>' | b'&' | b'\'' | b'"')
+    }
+    // Most values need no escaping at all.
+    let Some(first) = s.bytes().position(special) else {
+        out.push_str(s);
+        return;
+    };
     let mut last = 0;
-    for (i, b) in s.bytes().enumerate() {
+    for (i, b) in s.bytes().enumerate().skip(first) {
         let rep = match b {
             b'<' => "&lt;",
             b'>' => "&gt;",
@@ -24,6 +32,106 @@ pub fn escape_into(out: &mut String, s: &str) {
     }
     out.push_str(&s[last..]);
 }
+
+/// An integer formatted in decimal (as `Display` does), without the
+/// formatting machinery.
+pub(crate) trait Decimal: Copy {
+    /// Writes the number to the end of `buf` and returns where it starts.
+    fn write_decimal(self, buf: &mut [u8; 24]) -> usize;
+}
+
+fn write_u64(mut v: u64, buf: &mut [u8; 24]) -> usize {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            return i;
+        }
+    }
+}
+
+macro_rules! decimal_unsigned {
+    ($($t:ty),*) => {$(
+        impl Decimal for $t {
+            fn write_decimal(self, buf: &mut [u8; 24]) -> usize {
+                write_u64(u64::from(self), buf)
+            }
+        }
+    )*};
+}
+decimal_unsigned!(u8, u16, u32, u64);
+
+macro_rules! decimal_signed {
+    ($($t:ty),*) => {$(
+        impl Decimal for $t {
+            fn write_decimal(self, buf: &mut [u8; 24]) -> usize {
+                let mut i = write_u64(i64::from(self).unsigned_abs(), buf);
+                if self < 0 {
+                    i -= 1;
+                    buf[i] = b'-';
+                }
+                i
+            }
+        }
+    )*};
+}
+decimal_signed!(i8, i16, i32, i64);
+
+impl<T: Decimal> Decimal for &T {
+    fn write_decimal(self, buf: &mut [u8; 24]) -> usize {
+        (*self).write_decimal(buf)
+    }
+}
+
+/// Appends `v` in decimal.
+pub(crate) fn push_decimal(out: &mut String, v: impl Decimal) {
+    let mut buf = [0u8; 24];
+    let i = v.write_decimal(&mut buf);
+    // Only ASCII digits and '-' were written.
+    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or_default());
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends `v` in lowercase hexadecimal, at least `width` digits.
+pub(crate) fn push_hex(out: &mut String, v: u32, width: usize) {
+    let mut buf = [0u8; 8];
+    let mut i = buf.len();
+    let mut v = v;
+    loop {
+        i -= 1;
+        buf[i] = HEX[(v & 0xf) as usize];
+        v >>= 4;
+        if v == 0 && buf.len() - i >= width {
+            break;
+        }
+        if i == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or_default());
+}
+
+/// Appends a UUID the way `Uuid`'s `Display` writes it.
+pub(crate) fn push_uuid(out: &mut String, u: &ironvirt_driver::Uuid) {
+    let mut buf = [0u8; 36];
+    let mut j = 0;
+    for (i, b) in u.0.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            buf[j] = b'-';
+            j += 1;
+        }
+        buf[j] = HEX[(b >> 4) as usize];
+        buf[j + 1] = HEX[(b & 0xf) as usize];
+        j += 2;
+    }
+    out.push_str(std::str::from_utf8(&buf).unwrap_or_default());
+}
+
+/// Indentation for up to 32 levels at once.
+const SPACES: &str = "                                                                ";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -70,8 +178,11 @@ impl Writer {
     }
 
     fn indent(&mut self) {
-        for _ in 0..(self.stack.len() + self.base) {
-            self.buf.push_str("  ");
+        let mut n = 2 * (self.stack.len() + self.base);
+        while n > 0 {
+            let k = n.min(SPACES.len());
+            self.buf.push_str(&SPACES[..k]);
+            n -= k;
         }
     }
 
@@ -135,6 +246,58 @@ impl Writer {
         let _ = write!(self.buf, "{value}");
         self.buf.push('\'');
         self
+    }
+
+    /// [`Writer::attr_num`] for integers.
+    pub(crate) fn attr_int(&mut self, key: &str, value: impl Decimal) -> &mut Self {
+        self.buf.push(' ');
+        self.buf.push_str(key);
+        self.buf.push_str("='");
+        push_decimal(&mut self.buf, value);
+        self.buf.push('\'');
+        self
+    }
+
+    /// [`Writer::attr_num_opt`] for integers.
+    pub(crate) fn attr_int_opt(&mut self, key: &str, value: Option<impl Decimal>) -> &mut Self {
+        if let Some(v) = value {
+            self.attr_int(key, v);
+        }
+        self
+    }
+
+    /// Adds ` key='0x…'` with at least `width` hex digits.
+    pub(crate) fn attr_hex(&mut self, key: &str, value: u32, width: usize) -> &mut Self {
+        self.buf.push(' ');
+        self.buf.push_str(key);
+        self.buf.push_str("='0x");
+        push_hex(&mut self.buf, value, width);
+        self.buf.push('\'');
+        self
+    }
+
+    /// Adds ` key='…'` with the value written by `f` straight into the
+    /// output (it must need no escaping).
+    pub(crate) fn attr_with(&mut self, key: &str, f: impl FnOnce(&mut String)) -> &mut Self {
+        self.buf.push(' ');
+        self.buf.push_str(key);
+        self.buf.push_str("='");
+        f(&mut self.buf);
+        self.buf.push('\'');
+        self
+    }
+
+    /// Writes text produced by `f` straight into the output (it must need
+    /// no escaping) inside the open element.
+    pub(crate) fn text_with(&mut self, f: impl FnOnce(&mut String)) -> &mut Self {
+        self.raw_text("");
+        f(&mut self.buf);
+        self
+    }
+
+    /// Writes an integer as the text of the open element.
+    pub(crate) fn text_int(&mut self, value: impl Decimal) -> &mut Self {
+        self.text_with(|b| push_decimal(b, value))
     }
 
     /// Adds a numeric attribute when present.
@@ -341,7 +504,7 @@ pub fn attr_u32(node: Node<'_, '_>, name: &str, what: &str) -> Result<Option<u32
         None => Ok(None),
         Some(v) => parse_u32(v)
             .map(Some)
-            .ok_or_else(|| xml_err(format!("Invalid value for attribute '{name}' in element '{}': '{v}'. Expected non-negative integer value", what_or(node, what)))),
+            .ok_or_else(|| bad_unsigned(name, what_or(node, what), v)),
     }
 }
 
@@ -351,7 +514,7 @@ pub fn attr_u64(node: Node<'_, '_>, name: &str, what: &str) -> Result<Option<u64
         None => Ok(None),
         Some(v) => parse_u64(v)
             .map(Some)
-            .ok_or_else(|| xml_err(format!("Invalid value for attribute '{name}' in element '{}': '{v}'. Expected non-negative integer value", what_or(node, what)))),
+            .ok_or_else(|| bad_unsigned(name, what_or(node, what), v)),
     }
 }
 
@@ -361,7 +524,7 @@ pub fn attr_i64(node: Node<'_, '_>, name: &str, what: &str) -> Result<Option<i64
         None => Ok(None),
         Some(v) => parse_i64(v)
             .map(Some)
-            .ok_or_else(|| xml_err(format!("Invalid value for attribute '{name}' in element '{}': '{v}'. Expected integer value", what_or(node, what)))),
+            .ok_or_else(|| bad_signed(name, what_or(node, what), v)),
     }
 }
 
@@ -376,15 +539,33 @@ fn what_or<'a>(node: Node<'a, '_>, what: &'a str) -> &'a str {
 /// `on`/`off` (and `yes`/`no`) tri-state attributes, libvirt's
 /// `virTristateSwitch`/`virTristateBool`.
 pub fn attr_onoff(node: Node<'_, '_>, name: &str) -> Result<Option<bool>> {
-    match node.attribute(name) {
+    onoff_value(node.attribute(name), name, node.tag_name().name())
+}
+
+/// The value of an `on`/`off` (`yes`/`no`) attribute `name` of `elem`.
+pub(crate) fn onoff_value(value: Option<&str>, name: &str, elem: &str) -> Result<Option<bool>> {
+    match value {
         None => Ok(None),
         Some("on") | Some("yes") => Ok(Some(true)),
         Some("off") | Some("no") => Ok(Some(false)),
         Some(v) => Err(xml_err(format!(
-            "Invalid value for attribute '{name}' in element '{}': '{v}'.",
-            node.tag_name().name()
+            "Invalid value for attribute '{name}' in element '{elem}': '{v}'."
         ))),
     }
+}
+
+/// A malformed unsigned attribute.
+pub(crate) fn bad_unsigned(name: &str, elem: &str, v: &str) -> Error {
+    xml_err(format!(
+        "Invalid value for attribute '{name}' in element '{elem}': '{v}'. Expected non-negative integer value"
+    ))
+}
+
+/// A malformed signed attribute.
+pub(crate) fn bad_signed(name: &str, elem: &str, v: &str) -> Error {
+    xml_err(format!(
+        "Invalid value for attribute '{name}' in element '{elem}': '{v}'. Expected integer value"
+    ))
 }
 
 /// `on`/`off` text for a switch.
@@ -420,6 +601,47 @@ mod tests {
             w.finish(),
             "<a x='1&apos;&lt;'>\n  <b/>\n  <c>t&amp;</c>\n</a>\n"
         );
+    }
+
+    #[test]
+    fn numbers_like_display() {
+        let mut s = String::new();
+        for v in [0u64, 7, 10, 99, 1234567890, u64::MAX] {
+            s.clear();
+            push_decimal(&mut s, v);
+            assert_eq!(s, v.to_string());
+        }
+        for v in [0i64, -1, 42, i64::MIN, i64::MAX] {
+            s.clear();
+            push_decimal(&mut s, v);
+            assert_eq!(s, v.to_string());
+        }
+        for (v, w) in [
+            (0u32, 4),
+            (0x1f, 2),
+            (0xabc, 1),
+            (0, 1),
+            (u32::MAX, 2),
+            (5, 8),
+        ] {
+            s.clear();
+            push_hex(&mut s, v, w);
+            assert_eq!(s, format!("{v:0w$x}"));
+        }
+        let u = ironvirt_driver::Uuid([
+            0x28, 0x88, 0x92, 0x32, 0x26, 0x25, 0x4e, 0xfe, 0x85, 0x36, 0xc2, 0x42, 0x51, 0xae,
+            0xd9, 0x3a,
+        ]);
+        s.clear();
+        push_uuid(&mut s, &u);
+        assert_eq!(s, u.to_string());
+        let mut w = Writer::new();
+        w.start("a")
+            .attr_int("n", -3i32)
+            .attr_hex("h", 0xa, 2)
+            .text_int(5u32);
+        w.end();
+        assert_eq!(w.finish(), "<a n='-3' h='0x0a'>5</a>\n");
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! `<address>`: where a device sits on its bus.
 
+use crate::dom::{self, Node};
 use crate::generic::Element;
 use crate::xml::{self, Writer};
 use ironvirt_driver::Result;
-use roxmltree::Node;
 
 /// A device address.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -112,7 +112,11 @@ pub fn parse_c_uint(v: &str) -> Option<u32> {
 impl Address {
     /// Parses an `<address>` element. `type` absent is a PCI address only
     /// inside hostdev sources (`default_pci`).
-    pub fn parse(node: Node<'_, '_>, default_pci: bool) -> Result<Address> {
+    pub fn parse(node: roxmltree::Node<'_, '_>, default_pci: bool) -> Result<Address> {
+        dom::with_rox_node(node, |n| Address::from_dom(n, default_pci))
+    }
+
+    pub(crate) fn from_dom(node: Node<'_, '_>, default_pci: bool) -> Result<Address> {
         let t = node
             .attribute("type")
             .or(if default_pci { Some("pci") } else { None });
@@ -122,7 +126,7 @@ impl Address {
                 bus: num(node, "bus")?.unwrap_or(0),
                 slot: num(node, "slot")?.unwrap_or(0),
                 function: num(node, "function")?.unwrap_or(0),
-                multifunction: xml::attr_onoff(node, "multifunction")?,
+                multifunction: dom::attr_onoff(node, "multifunction")?,
             },
             Some("drive") => Address::Drive {
                 controller: num(node, "controller")?.unwrap_or(0),
@@ -141,7 +145,7 @@ impl Address {
             },
             Some("usb") => Address::Usb {
                 bus: num(node, "bus")?.unwrap_or(0),
-                port: xml::attr(node, "port"),
+                port: dom::attr(node, "port"),
             },
             Some("isa") => Address::Isa {
                 iobase: hex(node, "iobase")?,
@@ -159,7 +163,7 @@ impl Address {
                 ]
                 .contains(&other) =>
             {
-                Address::Other(Element::from_node(node, false))
+                Address::Other(Element::from_dom(node, false))
             }
             Some(other) => return Err(xml::internal(format!("unknown address type '{other}'"))),
             None => return Err(xml::internal("No type specified for device address")),
@@ -180,10 +184,10 @@ impl Address {
                 if with_type {
                     w.attr("type", "pci");
                 }
-                w.attr("domain", format!("0x{domain:04x}"))
-                    .attr("bus", format!("0x{bus:02x}"))
-                    .attr("slot", format!("0x{slot:02x}"))
-                    .attr("function", format!("0x{function:x}"));
+                w.attr_hex("domain", *domain, 4)
+                    .attr_hex("bus", *bus, 2)
+                    .attr_hex("slot", *slot, 2)
+                    .attr_hex("function", *function, 1);
                 w.attr_opt("multifunction", multifunction.map(xml::onoff));
                 w.end();
             }
@@ -195,10 +199,10 @@ impl Address {
             } => {
                 w.start("address")
                     .attr("type", "drive")
-                    .attr_num("controller", controller)
-                    .attr_num("bus", bus)
-                    .attr_num("target", target)
-                    .attr_num("unit", unit)
+                    .attr_int("controller", controller)
+                    .attr_int("bus", bus)
+                    .attr_int("target", target)
+                    .attr_int("unit", unit)
                     .end();
             }
             Address::VirtioSerial {
@@ -208,30 +212,30 @@ impl Address {
             } => {
                 w.start("address")
                     .attr("type", "virtio-serial")
-                    .attr_num("controller", controller)
-                    .attr_num("bus", bus);
-                w.attr_num_opt("port", *port);
+                    .attr_int("controller", controller)
+                    .attr_int("bus", bus);
+                w.attr_int_opt("port", *port);
                 w.end();
             }
             Address::Ccid { controller, slot } => {
                 w.start("address")
                     .attr("type", "ccid")
-                    .attr_num("controller", controller)
-                    .attr_num("slot", slot)
+                    .attr_int("controller", controller)
+                    .attr_int("slot", slot)
                     .end();
             }
             Address::Usb { bus, port } => {
-                w.start("address").attr("type", "usb").attr_num("bus", bus);
+                w.start("address").attr("type", "usb").attr_int("bus", bus);
                 w.attr_opt("port", port.as_deref());
                 w.end();
             }
             Address::Isa { iobase, irq } => {
                 w.start("address").attr("type", "isa");
                 if let Some(b) = iobase {
-                    w.attr("iobase", format!("0x{b:x}"));
+                    w.attr_hex("iobase", *b, 1);
                 }
                 if let Some(i) = irq {
-                    w.attr("irq", format!("0x{i:x}"));
+                    w.attr_hex("irq", *i, 1);
                 }
                 w.end();
             }

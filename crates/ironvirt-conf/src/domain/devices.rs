@@ -6,12 +6,13 @@
 //! reordered to libvirt's layout ([`crate::spec`]).
 
 use super::address::Address;
+use crate::dom::{self, Node};
+use crate::dom::{attr, child};
 use crate::generic::Element;
 use crate::spec::{self, Spec};
-use crate::xml::{self, attr, child, Writer};
+use crate::xml::{self, Writer};
 use crate::FormatOptions;
 use ironvirt_driver::{Error, ErrorDomain, ErrorNumber, Result};
-use roxmltree::Node;
 
 /// A MAC address.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Hash)]
@@ -43,6 +44,19 @@ impl Mac {
     /// Whether the multicast bit is set (libvirt rejects those).
     pub fn is_multicast(&self) -> bool {
         self.0[0] & 1 == 1
+    }
+}
+
+impl Mac {
+    /// Appends the address as `Display` writes it.
+    fn push_to(&self, out: &mut String) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut buf = [b':'; 17];
+        for (i, b) in self.0.iter().enumerate() {
+            buf[3 * i] = HEX[(b >> 4) as usize];
+            buf[3 * i + 1] = HEX[(b & 0xf) as usize];
+        }
+        out.push_str(std::str::from_utf8(&buf).unwrap_or_default());
     }
 }
 
@@ -80,8 +94,23 @@ pub struct DeviceInfo {
 
 impl DeviceInfo {
     fn parse(node: Node<'_, '_>) -> Result<DeviceInfo> {
+        // The first child of each name, found in one pass.
+        let (mut boot, mut alias, mut master, mut rom, mut address, mut acpi) =
+            (None, None, None, None, None, None);
+        for c in dom::elements(node) {
+            let slot = match c.tag_name().name() {
+                "boot" => &mut boot,
+                "alias" => &mut alias,
+                "master" => &mut master,
+                "rom" => &mut rom,
+                "address" => &mut address,
+                "acpi" => &mut acpi,
+                _ => continue,
+            };
+            slot.get_or_insert(c);
+        }
         let mut d = DeviceInfo::default();
-        if let Some(b) = child(node, "boot") {
+        if let Some(b) = boot {
             let o = b.attribute("order").unwrap_or("");
             d.boot_order = Some(xml::parse_u32(o).filter(|v| *v > 0).ok_or_else(|| {
                 xml::internal(format!(
@@ -90,20 +119,20 @@ impl DeviceInfo {
             })?);
             d.boot_loadparm = b.attribute("loadparm").map(|s| s.to_ascii_uppercase());
         }
-        if let Some(a) = xml::child_attr(node, "alias", "name") {
+        if let Some(a) = alias.and_then(|a| a.attribute("name")) {
             if a.starts_with("ua-") {
-                d.alias = Some(a);
+                d.alias = Some(a.to_string());
             }
         }
-        if let Some(m) = child(node, "master") {
-            d.master_startport = xml::attr_u32(m, "startport", "master")?;
+        if let Some(m) = master {
+            d.master_startport = dom::attr_u32(m, "startport", "master")?;
         }
-        d.rom = child(node, "rom").map(|r| Element::from_node(r, false));
-        if let Some(a) = child(node, "address") {
-            d.address = Some(Address::parse(a, false)?);
+        d.rom = rom.map(|r| Element::from_dom(r, false));
+        if let Some(a) = address {
+            d.address = Some(Address::from_dom(a, false)?);
         }
-        d.acpi_index = match child(node, "acpi") {
-            Some(a) => xml::attr_u32(a, "index", "acpi")?,
+        d.acpi_index = match acpi {
+            Some(a) => dom::attr_u32(a, "index", "acpi")?,
             None => None,
         };
         Ok(d)
@@ -111,7 +140,7 @@ impl DeviceInfo {
 
     fn write_boot(&self, w: &mut Writer) {
         if let Some(o) = self.boot_order {
-            w.start("boot").attr_num("order", o);
+            w.start("boot").attr_int("order", o);
             w.attr_opt("loadparm", self.boot_loadparm.as_deref());
             w.end();
         }
@@ -128,7 +157,7 @@ impl DeviceInfo {
             w.start("alias").attr("name", a).end();
         }
         if let Some(s) = self.master_startport {
-            w.start("master").attr_num("startport", s).end();
+            w.start("master").attr_int("startport", s).end();
         }
         if let Some(r) = &self.rom {
             r.write(w);
@@ -137,7 +166,7 @@ impl DeviceInfo {
             a.write(w, true);
         }
         if let Some(i) = self.acpi_index {
-            w.start("acpi").attr_num("index", i).end();
+            w.start("acpi").attr_int("index", i).end();
         }
     }
 }
@@ -148,12 +177,12 @@ const INFO_NAMES: &[&str] = &["boot", "alias", "master", "rom", "address", "acpi
 /// normalised with its layout from `order`; names not in `order` are
 /// dropped as libvirt drops unknown elements.
 fn extras(node: Node<'_, '_>, skip: &[&str], order: &[(&str, Option<&Spec>)]) -> Vec<Element> {
-    let mut v: Vec<Element> = xml::elements(node)
+    let mut v: Vec<Element> = dom::elements(node)
         .filter(|c| {
             let n = c.tag_name().name();
             !skip.contains(&n) && !INFO_NAMES.contains(&n)
         })
-        .map(|c| Element::from_node(c, false))
+        .map(|c| Element::from_dom(c, false))
         .collect();
     spec::order_children(&mut v, order, false);
     v
@@ -322,17 +351,17 @@ impl Disk {
             return Err(xml::internal(format!("unknown disk device '{}'", d.device)));
         }
         d.driver = child(node, "driver").map(|n| {
-            let mut e = Element::from_node(n, false);
+            let mut e = Element::from_dom(n, false);
             spec::normalize(&mut e, &DISK_DRIVER);
             e
         });
         d.source = child(node, "source").map(|n| {
-            let mut e = Element::from_node(n, false);
+            let mut e = Element::from_dom(n, false);
             spec::normalize(&mut e, &DISK_SOURCE);
             e
         });
         d.backing_store = child(node, "backingStore").map(|n| {
-            let mut e = Element::from_node(n, false);
+            let mut e = Element::from_dom(n, false);
             spec::normalize(&mut e, &BACKING_STORE);
             e
         });
@@ -354,11 +383,11 @@ impl Disk {
         d.target_bus = attr(target, "bus");
         d.tray = attr(target, "tray");
         d.removable = attr(target, "removable");
-        d.rotation_rate = xml::attr_u32(target, "rotation_rate", "target")?;
+        d.rotation_rate = dom::attr_u32(target, "rotation_rate", "target")?;
         d.readonly = child(node, "readonly").is_some() || d.device == "cdrom";
         d.shareable = child(node, "shareable").is_some();
         d.transient = child(node, "transient").is_some();
-        d.serial = xml::child_text(node, "serial");
+        d.serial = dom::child_text(node, "serial");
         d.info = DeviceInfo::parse(node)?;
         d.extra = extras(
             node,
@@ -395,7 +424,7 @@ impl Disk {
         w.attr_opt("bus", self.target_bus.as_deref());
         w.attr_opt("tray", self.tray.as_deref());
         w.attr_opt("removable", self.removable.as_deref());
-        w.attr_num_opt("rotation_rate", self.rotation_rate);
+        w.attr_int_opt("rotation_rate", self.rotation_rate);
         w.end();
         write_extras(w, &self.extra, &["iotune"]);
         if self.readonly {
@@ -559,18 +588,18 @@ impl Controller {
         let c = Controller {
             model: attr(node, "model"),
             model_name: if ctype == "pci" {
-                xml::child_attr(node, "model", "name")
+                dom::child_attr(node, "model", "name")
             } else {
                 None
             },
             driver: child(node, "driver").map(|n| {
-                let mut e = Element::from_node(n, false);
+                let mut e = Element::from_dom(n, false);
                 spec::normalize(&mut e, &CONTROLLER_DRIVER);
                 e
             }),
             target: if ctype == "pci" {
                 child(node, "target").map(|n| {
-                    let mut e = Element::from_node(n, false);
+                    let mut e = Element::from_dom(n, false);
                     spec::normalize(&mut e, &CONTROLLER_TARGET);
                     e
                 })
@@ -588,7 +617,7 @@ impl Controller {
     fn write(&self, w: &mut Writer) {
         w.start("controller")
             .attr("type", &self.ctype)
-            .attr_num("index", self.index);
+            .attr_int("index", self.index);
         w.attr_opt("model", self.model.as_deref());
         for (k, v) in &self.attrs {
             w.attr(k, v);
@@ -724,12 +753,12 @@ impl Interface {
         } else {
             i.mac = Mac::random();
         }
-        i.source = child(node, "source").map(|n| Element::from_node(n, false));
+        i.source = child(node, "source").map(|n| Element::from_dom(n, false));
         if let Some(t) = child(node, "target") {
             i.target_dev = attr(t, "dev");
             i.target_managed = attr(t, "managed");
         }
-        i.model = xml::child_attr(node, "model", "type");
+        i.model = dom::child_attr(node, "model", "type");
         i.info = DeviceInfo::parse(node)?;
         i.extra = extras(node, &["mac", "source", "target", "model"], IFACE_EXTRA);
         for e in &mut i.extra {
@@ -775,7 +804,8 @@ impl Interface {
         for (k, v) in &self.attrs {
             w.attr(k, v);
         }
-        w.start("mac").attr("address", self.mac.to_string());
+        w.start("mac")
+            .attr_with("address", |out| self.mac.push_to(out));
         for (k, v) in &self.mac_attrs {
             w.attr(k, v);
         }
@@ -927,18 +957,18 @@ impl Chardev {
             },
             ..Default::default()
         };
-        for s in xml::children(node, "source") {
-            let mut e = Element::from_node(s, false);
+        for s in dom::children(node, "source") {
+            let mut e = Element::from_dom(s, false);
             spec::normalize(&mut e, &CHR_SOURCE);
             c.sources.push(e);
         }
-        c.protocol = xml::child_attr(node, "protocol", "type");
-        c.log = child(node, "log").map(|n| Element::from_node(n, false));
+        c.protocol = dom::child_attr(node, "protocol", "type");
+        c.log = child(node, "log").map(|n| Element::from_dom(n, false));
         if let Some(t) = child(node, "target") {
             c.target_type = attr(t, "type");
-            c.target_port = xml::attr_u32(t, "port", "target")?;
+            c.target_port = dom::attr_u32(t, "port", "target")?;
             c.target_name = attr(t, "name");
-            let mut e = Element::from_node(t, false);
+            let mut e = Element::from_dom(t, false);
             e.attrs
                 .retain(|(k, _)| k != "type" && k != "port" && k != "name");
             if c.target_type.as_deref() == Some("guestfwd") {
@@ -980,7 +1010,7 @@ impl Chardev {
                 w.attr(k, v);
             }
         }
-        w.attr_num_opt("port", self.target_port);
+        w.attr_int_opt("port", self.target_port);
         for (k, v) in &self.target_extra.attrs {
             if k == "port" {
                 w.attr(k, v);
@@ -1140,12 +1170,12 @@ impl Graphics {
             ..Default::default()
         };
         for a in GRAPHICS_ATTRS {
-            if let Some(v) = node.attribute(*a) {
+            if let Some(v) = node.attribute(a) {
                 g.attrs.push((a.to_string(), v.to_string()));
             }
         }
-        g.listens = xml::children(node, "listen")
-            .map(|n| Element::from_node(n, false))
+        g.listens = dom::children(node, "listen")
+            .map(|n| Element::from_dom(n, false))
             .collect();
         g.extra = extras(node, &["listen"], GRAPHICS_CHILDREN);
         if g.gtype == "spice" && g.attr("autoport") == Some("yes") {
@@ -1267,15 +1297,15 @@ impl Video {
         };
         if let Some(m) = m {
             for a in VIDEO_MODEL_ATTRS {
-                if let Some(val) = m.attribute(*a) {
+                if let Some(val) = m.attribute(a) {
                     v.model_attrs.push((a.to_string(), val.to_string()));
                 }
             }
-            v.model_children = xml::elements(m)
-                .map(|c| Element::from_node(c, false))
+            v.model_children = dom::elements(m)
+                .map(|c| Element::from_dom(c, false))
                 .collect();
         }
-        v.driver = child(node, "driver").map(|n| Element::from_node(n, false));
+        v.driver = child(node, "driver").map(|n| Element::from_dom(n, false));
         v.info = DeviceInfo::parse(node)?;
         let vram = match v.model.as_str() {
             "vga" | "cirrus" | "vmvga" | "bochs" | "xen" => Some("16384"),
@@ -1408,7 +1438,7 @@ impl GenericDevice {
     fn parse(node: Node<'_, '_>) -> Result<GenericDevice> {
         let name = node.tag_name().name();
         let info = DeviceInfo::parse(node)?;
-        let mut elem = Element::from_node(node, false);
+        let mut elem = Element::from_dom(node, false);
         let is_hostdev_source = |e: &Element| e.name == "source";
         elem.content.retain(|c| match c {
             crate::Content::Elem(e) => {
@@ -1422,7 +1452,7 @@ impl GenericDevice {
             // The host PCI address is written in libvirt's number format.
             if let Some(src) = child(node, "source") {
                 if let Some(a) = child(src, "address") {
-                    let addr = Address::parse(a, true)?;
+                    let addr = Address::from_dom(a, true)?;
                     let mut w = Writer::new();
                     addr.write(&mut w, false);
                     let text = w.finish();
@@ -1590,12 +1620,23 @@ fn controller_insert(ctrls: &mut Vec<Controller>, c: Controller) {
     }
 }
 
+fn is_ich9_ehci1(c: &Controller) -> bool {
+    c.model.as_deref() == Some("ich9-ehci1")
+}
+
 impl Devices {
     /// Parses `<devices>` (`os_type` picks defaults such as the video model).
-    pub fn parse(node: Node<'_, '_>, os_type: &str) -> Result<Devices> {
+    pub fn parse(node: roxmltree::Node<'_, '_>, os_type: &str) -> Result<Devices> {
+        dom::with_rox_node(node, |n| Devices::from_dom(n, os_type))
+    }
+
+    pub(crate) fn from_dom(node: Node<'_, '_>, os_type: &str) -> Result<Devices> {
         let mut d = Devices::default();
-        let mut last_usb: Option<(u32, Option<String>, bool)> = None;
-        for c in xml::elements(node) {
+        d.reserve_for(node);
+        // The last USB controller: index, whether it is an ICH9 EHCI
+        // master, whether it is a companion.
+        let mut last_usb: Option<(u32, bool, bool)> = None;
+        for c in dom::elements(node) {
             match c.tag_name().name() {
                 "emulator" => {}
                 "disk" => disk_insert(&mut d.disks, Disk::parse(c)?),
@@ -1604,7 +1645,7 @@ impl Devices {
                     let companion = ctrl.ctype == "usb" && ctrl.info.master_startport.is_some();
                     if has_index {
                         if ctrl.ctype == "usb" {
-                            last_usb = Some((ctrl.index, ctrl.model.clone(), companion));
+                            last_usb = Some((ctrl.index, is_ich9_ehci1(&ctrl), companion));
                         }
                         if !companion
                             && d.controllers
@@ -1622,9 +1663,7 @@ impl Devices {
                         // master (or another companion) shares its index.
                         let joins = companion
                             && last_usb.as_ref().is_some_and(
-                                |(_, model, is_comp): &(u32, Option<String>, bool)| {
-                                    *is_comp || model.as_deref() == Some("ich9-ehci1")
-                                },
+                                |(_, ehci1, is_comp): &(u32, bool, bool)| *is_comp || *ehci1,
                             );
                         let next = if joins {
                             last_usb.as_ref().map_or(0, |l| l.0)
@@ -1639,7 +1678,7 @@ impl Devices {
                         let mut ctrl = ctrl;
                         ctrl.index = next;
                         if ctrl.ctype == "usb" {
-                            last_usb = Some((ctrl.index, ctrl.model.clone(), companion));
+                            last_usb = Some((ctrl.index, is_ich9_ehci1(&ctrl), companion));
                         }
                         controller_insert(&mut d.controllers, ctrl);
                     }
@@ -1679,6 +1718,34 @@ impl Devices {
             }
         }
         Ok(d)
+    }
+
+    /// Sizes the lists of the big device structs for the children of
+    /// `node` (growing them by doubling wastes memory and time).
+    fn reserve_for(&mut self, node: Node<'_, '_>) {
+        let (mut disks, mut ctrls, mut ifaces, mut chr, mut inputs, mut gfx, mut videos) =
+            (0, 0, 0, 0, 0, 0, 0);
+        for c in dom::elements(node) {
+            match c.tag_name().name() {
+                "disk" => disks += 1,
+                "controller" => ctrls += 1,
+                "interface" => ifaces += 1,
+                "serial" | "console" => chr += 1,
+                "input" => inputs += 1,
+                "graphics" => gfx += 1,
+                "video" => videos += 1,
+                _ => {}
+            }
+        }
+        self.disks.reserve_exact(disks);
+        self.controllers.reserve_exact(ctrls);
+        self.interfaces.reserve_exact(ifaces);
+        // Consoles and serials are paired by the defaults.
+        self.serials.reserve_exact(chr);
+        self.consoles.reserve_exact(chr);
+        self.inputs.reserve_exact(inputs);
+        self.graphics.reserve_exact(gfx);
+        self.videos.reserve_exact(videos);
     }
 
     /// Whether any device carries a `<boot order=...>`.

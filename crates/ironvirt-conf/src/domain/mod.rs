@@ -30,14 +30,13 @@ pub mod address;
 pub mod devices;
 pub mod toplevel;
 
+use crate::dom::{self, Node};
+use crate::dom::{attr, child, child_text, elements, text_of, text_ref};
 use crate::generic::Element;
 use crate::units;
-use crate::xml::{
-    self, attr, child, child_text, elements, parse_document, text_of, xml_err, Writer,
-};
+use crate::xml::{self, xml_err, Writer};
 use crate::FormatOptions;
 use ironvirt_driver::{Error, ErrorDomain, ErrorNumber, Result, Uuid};
-use roxmltree::Node;
 
 pub use address::Address;
 pub use devices::*;
@@ -260,16 +259,64 @@ pub struct DomainDef {
     pub launch_security: Option<Element>,
 }
 
+/// Number of the top-level elements read once each.
+const TOP_LEVEL: usize = 35;
+
+/// Where the first top-level element called `name` is kept while parsing.
+#[inline]
+fn top_level_slot(name: &str) -> Option<usize> {
+    Some(match name {
+        "name" => 0,
+        "uuid" => 1,
+        "genid" => 2,
+        "title" => 3,
+        "description" => 4,
+        "metadata" => 5,
+        "memory" => 6,
+        "currentMemory" => 7,
+        "maxMemory" => 8,
+        "blkiotune" => 9,
+        "memtune" => 10,
+        "memoryBacking" => 11,
+        "vcpu" => 12,
+        "vcpus" => 13,
+        "iothreads" => 14,
+        "iothreadids" => 15,
+        "cputune" => 16,
+        "numatune" => 17,
+        "resource" => 18,
+        "bootloader" => 19,
+        "bootloader_args" => 20,
+        "os" => 21,
+        "idmap" => 22,
+        "features" => 23,
+        "cpu" => 24,
+        "clock" => 25,
+        "on_poweroff" => 26,
+        "on_reboot" => 27,
+        "on_crash" => 28,
+        "on_lockfailure" => 29,
+        "pm" => 30,
+        "perf" => 31,
+        "devices" => 32,
+        "keywrap" => 33,
+        "launchSecurity" => 34,
+        _ => return None,
+    })
+}
+
 /// Reads a scaled memory element (`<memory unit='MiB'>128</memory>`) and
 /// returns its size in KiB.
 fn parse_memory_elem(node: Node<'_, '_>) -> Result<u64> {
-    let text = text_of(node);
-    let xpath = format!("./{}[1]", node.tag_name().name());
+    let text = text_ref(node);
     let value = parse_ull_text(&text).ok_or_else(|| {
         Error::new(
             ErrorDomain::XML,
             ErrorNumber::XML_ERROR,
-            format!("Invalid value '{text}' for element or attribute '{xpath}'"),
+            format!(
+                "Invalid value '{text}' for element or attribute './{}[1]'",
+                node.tag_name().name()
+            ),
         )
     })?;
     units::memory_kib(value, node.attribute("unit").unwrap_or(""))
@@ -287,8 +334,18 @@ fn parse_ull_text(text: &str) -> Option<u64> {
 impl DomainDef {
     /// Parses a `<domain>` document and applies libvirt's generic defaults.
     pub fn parse(xml_text: &str) -> Result<DomainDef> {
-        let doc = parse_document(xml_text, "domain_definition")?;
-        let root = doc.root_element();
+        dom::with_document(xml_text, "domain_definition", |doc| {
+            Self::from_root(doc.root_element())
+        })
+    }
+
+    /// Parses from a `<domain>` element.
+    pub fn from_node(root: roxmltree::Node<'_, '_>) -> Result<DomainDef> {
+        dom::with_rox_node(root, Self::from_dom)
+    }
+
+    /// Checks the root element's name and parses it.
+    fn from_root(root: Node<'_, '_>) -> Result<DomainDef> {
         if root.tag_name().name() != "domain" {
             return Err(Error::new(
                 ErrorDomain::XML,
@@ -299,17 +356,26 @@ impl DomainDef {
                 ),
             ));
         }
-        Self::from_node(root)
+        Self::from_dom(root)
     }
 
-    /// Parses from a `<domain>` element.
-    pub fn from_node(root: Node<'_, '_>) -> Result<DomainDef> {
+    fn from_dom(root: Node<'_, '_>) -> Result<DomainDef> {
         let mut def = DomainDef::default();
         // Index the top-level elements once: every lookup below is by name.
-        let kids: Vec<(&str, Node<'_, '_>)> =
-            elements(root).map(|n| (n.tag_name().name(), n)).collect();
-        let get = |name: &str| kids.iter().find(|k| k.0 == name).map(|k| k.1);
-        let get_all = |name: &'static str| kids.iter().filter(move |k| k.0 == name).map(|k| k.1);
+        let mut slots: [Option<Node<'_, '_>>; TOP_LEVEL] = [None; TOP_LEVEL];
+        for n in elements(root) {
+            if let Some(i) = top_level_slot(n.tag_name().name()) {
+                slots[i].get_or_insert(n);
+            }
+        }
+        // The first element called `name` (one of the slotted names).
+        let get = |name: &str| {
+            let slot = top_level_slot(name);
+            debug_assert!(slot.is_some(), "{name} has no slot");
+            slot.and_then(|i| slots[i])
+        };
+        let get_all =
+            |name: &'static str| elements(root).filter(move |n| n.tag_name().name() == name);
         def.virt_type = match root.attribute("type") {
             None => return Err(xml::internal("missing domain type attribute")),
             Some(t) if VIRT_TYPES.contains(&t) => t.to_string(),
@@ -323,12 +389,12 @@ impl DomainDef {
         if def.name.contains('/') {
             return Err(xml_err(format!("name {} cannot contain '/'", def.name)));
         }
-        def.uuid = match get("uuid").map(text_of) {
+        def.uuid = match get("uuid").map(text_ref) {
             None => Uuid::random(),
             Some(u) => Uuid::parse(&u).ok_or_else(|| xml::internal("malformed uuid element"))?,
         };
         if let Some(g) = get("genid") {
-            let t = text_of(g);
+            let t = text_ref(g);
             def.genid = Some(if t.trim().is_empty() {
                 None
             } else {
@@ -341,30 +407,30 @@ impl DomainDef {
         }
         def.description = get("description").map(text_of);
         if let Some(m) = get("metadata") {
-            def.metadata = elements(m).map(|e| Element::from_node(e, true)).collect();
+            def.metadata = elements(m).map(|e| Element::from_dom(e, true)).collect();
         }
 
         // Memory.
         if let Some(m) = get("memory") {
             def.memory_kib = parse_memory_elem(m)?;
-            def.memory_dump_core = xml::attr_onoff(m, "dumpCore")?;
+            def.memory_dump_core = dom::attr_onoff(m, "dumpCore")?;
         }
         if let Some(m) = get("currentMemory") {
             def.current_memory_kib = parse_memory_elem(m)?;
         }
         if let Some(m) = get("maxMemory") {
             let kib = parse_memory_elem(m)?;
-            let slots = xml::attr_u32(m, "slots", "maxMemory")?.unwrap_or(0);
+            let slots = dom::attr_u32(m, "slots", "maxMemory")?.unwrap_or(0);
             def.max_memory = Some(MaxMemory { kib, slots });
         }
-        def.blkiotune = get("blkiotune").map(|n| Element::from_node(n, false));
+        def.blkiotune = get("blkiotune").map(|n| Element::from_dom(n, false));
         if let Some(n) = get("memtune") {
-            let mut e = Element::from_node(n, false);
+            let mut e = Element::from_dom(n, false);
             toplevel::normalize_memtune(&mut e)?;
             def.memtune = Some(e);
         }
         if let Some(n) = get("memoryBacking") {
-            let mut e = Element::from_node(n, false);
+            let mut e = Element::from_dom(n, false);
             toplevel::normalize_memory_backing(&mut e);
             def.memory_backing = Some(e);
         }
@@ -373,7 +439,7 @@ impl DomainDef {
         match get("vcpu") {
             None => def.vcpus = 1,
             Some(v) => {
-                let t = text_of(v);
+                let t = text_ref(v);
                 def.vcpus = if t.trim().is_empty() {
                     1
                 } else {
@@ -408,28 +474,28 @@ impl DomainDef {
         if def.vcpus == 0 {
             return Err(xml::internal("CPU IDs in <numa> exceed the <vcpu> count"));
         }
-        def.vcpus_detail = get("vcpus").map(|n| Element::from_node(n, false));
+        def.vcpus_detail = get("vcpus").map(|n| Element::from_dom(n, false));
         if let Some(n) = get("iothreads") {
-            let t = text_of(n);
+            let t = text_ref(n);
             def.iothreads = Some(
                 xml::parse_u32(&t)
                     .ok_or_else(|| xml_err(format!("invalid iothreads count '{t}'")))?,
             );
         }
-        def.iothreadids = get("iothreadids").map(|n| Element::from_node(n, false));
+        def.iothreadids = get("iothreadids").map(|n| Element::from_dom(n, false));
         if let Some(n) = get("cputune") {
-            let mut e = Element::from_node(n, false);
+            let mut e = Element::from_dom(n, false);
             toplevel::normalize_cputune(&mut e)?;
             def.cputune = Some(e);
         }
         if let Some(n) = get("numatune") {
-            let mut e = Element::from_node(n, false);
+            let mut e = Element::from_dom(n, false);
             toplevel::normalize_numatune(&mut e)?;
             def.numatune = Some(e);
         }
-        def.resource = get("resource").map(|n| Element::from_node(n, false));
+        def.resource = get("resource").map(|n| Element::from_dom(n, false));
         def.sysinfo = get_all("sysinfo")
-            .map(|n| Element::from_node(n, false))
+            .map(|n| Element::from_dom(n, false))
             .collect();
         def.bootloader = get("bootloader").map(text_of);
         def.bootloader_args = get("bootloader_args").map(text_of);
@@ -443,14 +509,14 @@ impl DomainDef {
         if def.os.os_type.is_empty() {
             return Err(xml_err("an os <type> must be specified"));
         }
-        def.idmap = get("idmap").map(|n| Element::from_node(n, false));
+        def.idmap = get("idmap").map(|n| Element::from_dom(n, false));
         if let Some(n) = get("features") {
-            let mut e = Element::from_node(n, false);
+            let mut e = Element::from_dom(n, false);
             toplevel::normalize_features(&mut e)?;
             def.features = Some(e);
         }
         if let Some(n) = get("cpu") {
-            let mut e = Element::from_node(n, false);
+            let mut e = Element::from_dom(n, false);
             toplevel::normalize_cpu(&mut e)?;
             // A <cpu> with nothing in it is dropped.
             if !(e.content.is_empty() && e.attr("mode") == Some("custom") && e.attrs.len() == 1) {
@@ -458,7 +524,7 @@ impl DomainDef {
             }
         }
         if let Some(n) = get("clock") {
-            let mut e = Element::from_node(n, false);
+            let mut e = Element::from_dom(n, false);
             toplevel::normalize_clock(&mut e);
             def.clock = Some(e);
         }
@@ -472,18 +538,18 @@ impl DomainDef {
             def.lifecycle.on_crash = v;
         }
         def.lifecycle.on_lockfailure = get("on_lockfailure").map(text_of);
-        def.pm = get("pm").map(|n| Element::from_node(n, false));
-        def.perf = get("perf").map(|n| Element::from_node(n, false));
+        def.pm = get("pm").map(|n| Element::from_dom(n, false));
+        def.perf = get("perf").map(|n| Element::from_dom(n, false));
 
         if let Some(devs) = get("devices") {
             def.emulator = child_text(devs, "emulator");
-            def.devices = Devices::parse(devs, &def.os.os_type)?;
+            def.devices = Devices::from_dom(devs, &def.os.os_type)?;
         }
         def.seclabels = get_all("seclabel")
-            .map(|n| Element::from_node(n, false))
+            .map(|n| Element::from_dom(n, false))
             .collect();
-        def.keywrap = get("keywrap").map(|n| Element::from_node(n, false));
-        def.launch_security = get("launchSecurity").map(|n| Element::from_node(n, false));
+        def.keywrap = get("keywrap").map(|n| Element::from_dom(n, false));
+        def.launch_security = get("launchSecurity").map(|n| Element::from_dom(n, false));
 
         def.apply_defaults()?;
         Ok(def)
@@ -540,15 +606,19 @@ impl DomainDef {
         w.start("domain").attr("type", &self.virt_type);
         if let Some(id) = opts.id {
             if !opts.inactive {
-                w.attr_num("id", id);
+                w.attr_int("id", id);
             }
         }
         w.text_elem("name", &self.name);
-        w.text_elem("uuid", &self.uuid.to_string());
+        w.start("uuid")
+            .text_with(|out| xml::push_uuid(out, &self.uuid))
+            .end();
         match &self.genid {
             None => {}
             Some(Some(g)) => {
-                w.text_elem("genid", &g.to_string());
+                w.start("genid")
+                    .text_with(|out| xml::push_uuid(out, g))
+                    .end();
             }
             Some(None) => {
                 w.empty("genid");
@@ -572,21 +642,19 @@ impl DomainDef {
         }
         if let Some(m) = &self.max_memory {
             w.start("maxMemory")
-                .attr_num("slots", m.slots)
+                .attr_int("slots", m.slots)
                 .attr("unit", "KiB")
-                .text(&m.kib.to_string())
+                .text_int(m.kib)
                 .end();
         }
         w.start("memory");
         if let Some(d) = self.memory_dump_core {
             w.attr("dumpCore", xml::onoff(d));
         }
-        w.attr("unit", "KiB")
-            .text(&self.memory_kib.to_string())
-            .end();
+        w.attr("unit", "KiB").text_int(self.memory_kib).end();
         w.start("currentMemory")
             .attr("unit", "KiB")
-            .text(&self.current_memory_kib.to_string())
+            .text_int(self.current_memory_kib)
             .end();
         for e in [&self.blkiotune, &self.memtune, &self.memory_backing]
             .into_iter()
@@ -597,13 +665,13 @@ impl DomainDef {
         w.start("vcpu")
             .attr("placement", self.vcpu_placement.as_str());
         w.attr_opt("cpuset", self.cpuset.as_deref());
-        w.attr_num_opt("current", self.current_vcpus);
-        w.text(&self.vcpus.to_string()).end();
+        w.attr_int_opt("current", self.current_vcpus);
+        w.text_int(self.vcpus).end();
         if let Some(e) = &self.vcpus_detail {
             e.write(&mut w);
         }
         if let Some(n) = self.iothreads {
-            w.num_elem("iothreads", n);
+            w.start("iothreads").text_int(n).end();
         }
         for e in [
             &self.iothreadids,
@@ -689,25 +757,25 @@ pub const VIRT_TYPES: &[&str] = &[
 ];
 
 fn parse_yesno(node: Node<'_, '_>, name: &str) -> Result<Option<bool>> {
-    xml::attr_onoff(node, name)
+    dom::attr_onoff(node, name)
 }
 
 fn parse_os(os: Node<'_, '_>) -> Result<OsDef> {
     let mut d = OsDef::default();
     if let Some(t) = child(os, "type") {
-        d.os_type = text_of(t).trim().to_string();
+        d.os_type = text_ref(t).trim().to_string();
         d.arch = attr(t, "arch");
         d.machine = attr(t, "machine");
     }
     d.firmware = attr(os, "firmware");
     if let Some(fw) = child(os, "firmware") {
-        for f in xml::children(fw, "feature") {
+        for f in dom::children(fw, "feature") {
             let enabled = parse_yesno(f, "enabled")?.unwrap_or(false);
             d.firmware_features
                 .push((f.attribute("name").unwrap_or("").to_string(), enabled));
         }
     }
-    for b in xml::children(os, "boot") {
+    for b in dom::children(os, "boot") {
         if let Some(dev) = b.attribute("dev") {
             if !["fd", "cdrom", "hd", "network"].contains(&dev) {
                 return Err(Error::new(
@@ -724,11 +792,11 @@ fn parse_os(os: Node<'_, '_>) -> Result<OsDef> {
     if let Some(m) = child(os, "bootmenu") {
         d.bootmenu = Some(BootMenu {
             enable: parse_yesno(m, "enable")?,
-            timeout: xml::attr_u32(m, "timeout", "bootmenu")?,
+            timeout: dom::attr_u32(m, "timeout", "bootmenu")?,
         });
     }
     if let Some(l) = child(os, "loader") {
-        let path = text_of(l);
+        let path = text_ref(l);
         d.loader = Some(Loader {
             readonly: parse_yesno(l, "readonly")?,
             secure: parse_yesno(l, "secure")?,
@@ -739,7 +807,7 @@ fn parse_os(os: Node<'_, '_>) -> Result<OsDef> {
         });
     }
     if let Some(n) = child(os, "nvram") {
-        let path = text_of(n);
+        let path = text_ref(n);
         d.nvram = Some(Nvram {
             template: attr(n, "template"),
             format: attr(n, "format"),
@@ -751,14 +819,14 @@ fn parse_os(os: Node<'_, '_>) -> Result<OsDef> {
     d.cmdline = child_text(os, "cmdline");
     d.dtb = child_text(os, "dtb");
     d.init = child_text(os, "init");
-    d.initargs = xml::children(os, "initarg").map(text_of).collect();
+    d.initargs = dom::children(os, "initarg").map(text_of).collect();
     d.smbios_mode = child_attr_s(os, "smbios", "mode");
     if let Some(b) = child(os, "bios") {
         d.bios_useserial = parse_yesno(b, "useserial")?;
-        d.bios_reboot_timeout = xml::attr_i64(b, "rebootTimeout", "bios")?;
+        d.bios_reboot_timeout = dom::attr_i64(b, "rebootTimeout", "bios")?;
     }
     if let Some(a) = child(os, "acpi") {
-        for t in xml::children(a, "table") {
+        for t in dom::children(a, "table") {
             d.acpi_tables
                 .push((t.attribute("type").unwrap_or("").to_string(), text_of(t)));
         }
@@ -767,7 +835,7 @@ fn parse_os(os: Node<'_, '_>) -> Result<OsDef> {
 }
 
 fn child_attr_s(node: Node<'_, '_>, c: &str, a: &str) -> Option<String> {
-    xml::child_attr(node, c, a)
+    dom::child_attr(node, c, a)
 }
 
 fn format_os(w: &mut Writer, os: &OsDef) {
@@ -839,13 +907,13 @@ fn format_os(w: &mut Writer, os: &OsDef) {
     if let Some(m) = &os.bootmenu {
         w.start("bootmenu");
         w.attr_opt("enable", m.enable.map(xml::yesno));
-        w.attr_num_opt("timeout", m.timeout);
+        w.attr_int_opt("timeout", m.timeout);
         w.end();
     }
     if os.bios_useserial.is_some() || os.bios_reboot_timeout.is_some() {
         w.start("bios");
         w.attr_opt("useserial", os.bios_useserial.map(xml::yesno));
-        w.attr_num_opt("rebootTimeout", os.bios_reboot_timeout);
+        w.attr_int_opt("rebootTimeout", os.bios_reboot_timeout);
         w.end();
     }
     if let Some(m) = &os.smbios_mode {
