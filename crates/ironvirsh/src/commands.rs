@@ -1179,3 +1179,52 @@ fn finish(ctl: &mut Ctl, result: ironvirt::Result<()>, done: String, failed: Str
         }
     }
 }
+
+pub fn cmd_domxml_to_native(ctl: &mut Ctl, cmd: &Cmd) -> bool {
+    let Ok(Some(format)) = opt_string(ctl, cmd, "format") else {
+        return false;
+    };
+    let (Ok(domain), Ok(file)) = (opt_string(ctl, cmd, "domain"), opt_string(ctl, cmd, "xml"))
+    else {
+        return false;
+    };
+    let xml = match (domain, file) {
+        (Some(_), Some(_)) => {
+            ctl.error("Options --domain and --xml are mutually exclusive");
+            return false;
+        }
+        (None, None) => {
+            ctl.error("need either domain or domain XML");
+            return false;
+        }
+        (None, Some(file)) => match read_file(ctl, file) {
+            Some(x) => x,
+            None => return false,
+        },
+        (Some(_), None) => {
+            let Some((dom, _)) = lookup_default(ctl, cmd) else {
+                return false;
+            };
+            match dom.get_xml_desc(0) {
+                Ok(x) => x,
+                Err(e) => {
+                    ctl.set_error(e);
+                    return false;
+                }
+            }
+        }
+    };
+    let conn = ctl.conn().clone();
+    match conn.domain_xml_to_native(format, &xml, 0) {
+        Ok(native) => {
+            // virsh prints it as it is; the newline after it is the one
+            // that ends every command's output.
+            ctl.print(&native);
+            true
+        }
+        Err(e) => {
+            ctl.set_error(e);
+            false
+        }
+    }
+}

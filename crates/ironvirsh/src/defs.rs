@@ -112,8 +112,21 @@ pub static GROUPS: &[(&str, &str, &[&CmdDef])] = &[
         "Domain Management",
         "domain",
         &[
-            &AUTOSTART, &CREATE, &DEFINE, &DESTROY, &DOMID, &DOMNAME, &DOMUUID, &DUMPXML, &REBOOT,
-            &RESUME, &SHUTDOWN, &START, &SUSPEND, &UNDEFINE,
+            &AUTOSTART,
+            &CREATE,
+            &DEFINE,
+            &DESTROY,
+            &DOMID,
+            &DOMNAME,
+            &DOMUUID,
+            &DOMXML_TO_NATIVE,
+            &DUMPXML,
+            &REBOOT,
+            &RESUME,
+            &SHUTDOWN,
+            &START,
+            &SUSPEND,
+            &UNDEFINE,
         ],
     ),
     (
@@ -404,6 +417,19 @@ pub static DOMCAPABILITIES: CmdDef = CmdDef {
         spos("machine", "machine type (/domain/os/type/@machine)"),
     ],
     handler: c::cmd_domcapabilities,
+    no_connect: false,
+};
+
+pub static DOMXML_TO_NATIVE: CmdDef = CmdDef {
+    name: "domxml-to-native",
+    help: "Convert domain XML to native config",
+    desc: "Convert domain XML config to a native guest configuration format.",
+    opts: &[
+        data("format", "target config data type format"),
+        sopt("domain", "domain name, id or uuid"),
+        spos("xml", "xml data file to export from"),
+    ],
+    handler: c::cmd_domxml_to_native,
     no_connect: false,
 };
 

@@ -66,6 +66,11 @@ pub trait Driver: Send + Sync {
     ) -> Result<String> {
         unsupported!(self, "virConnectGetDomainCapabilities")
     }
+    /// `virConnectDomainXMLToNative`: the hypervisor's own configuration
+    /// for a domain XML (for QEMU, `qemu-argv`: its command line).
+    fn domain_xml_to_native(&self, native_format: &str, xml: &str, flags: u32) -> Result<String> {
+        unsupported!(self, "virConnectDomainXMLToNative")
+    }
     /// `virNodeGetInfo`.
     fn node_get_info(&self) -> Result<NodeInfo> {
         unsupported!(self, "virNodeGetInfo")

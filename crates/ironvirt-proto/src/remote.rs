@@ -87,6 +87,24 @@ xdr_struct! {
 }
 
 xdr_struct! {
+    /// CONNECT_DOMAIN_XML_TO_NATIVE.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct ConnectDomainXmlToNativeArgs {
+        pub native_format: String [REMOTE_STRING_MAX],
+        pub domain_xml: String [REMOTE_STRING_MAX],
+        pub flags: u32,
+    }
+}
+
+xdr_struct! {
+    /// CONNECT_DOMAIN_XML_TO_NATIVE.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct ConnectDomainXmlToNativeRet {
+        pub native_config: String [REMOTE_STRING_MAX],
+    }
+}
+
+xdr_struct! {
     /// CONNECT_SUPPORTS_FEATURE.
     #[derive(Clone, Debug, PartialEq, Eq)]
     pub struct ConnectSupportsFeatureArgs {
@@ -550,6 +568,7 @@ signatures! {
     CONNECT_GET_URI => (), ConnectGetUriRet;
     CONNECT_GET_CAPABILITIES => (), ConnectGetCapabilitiesRet;
     CONNECT_GET_DOMAIN_CAPABILITIES => ConnectGetDomainCapabilitiesArgs, ConnectGetDomainCapabilitiesRet;
+    CONNECT_DOMAIN_XML_TO_NATIVE => ConnectDomainXmlToNativeArgs, ConnectDomainXmlToNativeRet;
     CONNECT_SUPPORTS_FEATURE => ConnectSupportsFeatureArgs, ConnectSupportsFeatureRet;
     CONNECT_IS_SECURE => (), ConnectIsSecureRet;
     CONNECT_GET_MAX_VCPUS => ConnectGetMaxVcpusArgs, ConnectGetMaxVcpusRet;

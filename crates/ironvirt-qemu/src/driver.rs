@@ -118,6 +118,31 @@ pub(crate) struct Domains {
     pub(crate) by_name: HashMap<String, Uuid>,
 }
 
+impl Domains {
+    /// Refuses a definition whose UUID belongs to a domain of another name,
+    /// or whose name belongs to a domain with another UUID, with libvirt's
+    /// messages (the UUID is checked first, as libvirt does).
+    fn check_identity(&self, def: &DomainDef) -> Result<()> {
+        if let Some(o) = self.by_uuid.get(&def.uuid) {
+            if o.def.name != def.name {
+                return Err(err(
+                    ErrorNumber::OPERATION_FAILED,
+                    format!(
+                        "domain '{}' is already defined with uuid {}",
+                        o.def.name, def.uuid
+                    ),
+                ));
+            }
+        } else if let Some(u) = self.by_name.get(&def.name) {
+            return Err(err(
+                ErrorNumber::OPERATION_FAILED,
+                format!("domain '{}' already exists with uuid {u}", def.name),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The QEMU driver.
 pub struct QemuDriver {
     cfg: QemuConfig,
@@ -219,6 +244,65 @@ impl QemuDriver {
     /// A weak reference to this driver (for monitor threads).
     pub(crate) fn weak(&self) -> Weak<QemuDriver> {
         self.me.get().cloned().unwrap_or_default()
+    }
+
+    /// Whether guests were running when the driver last stopped (status
+    /// files in its run directory): then it must be created at daemon
+    /// start to reconnect to them, not on the first client's open.
+    pub fn has_status_files(cfg: &QemuConfig) -> bool {
+        std::fs::read_dir(cfg.state_dir.join("run/qemu"))
+            .map(|rd| {
+                rd.flatten()
+                    .any(|e| e.path().extension().is_some_and(|x| x == "xml"))
+            })
+            .unwrap_or(false)
+    }
+
+    /// Whether any domain is marked autostart.
+    pub fn has_autostart(cfg: &QemuConfig) -> bool {
+        std::fs::read_dir(cfg.state_dir.join("qemu/autostart"))
+            .map(|mut rd| rd.next().is_some())
+            .unwrap_or(false)
+    }
+
+    /// Starts the persistent domains marked autostart that are not running,
+    /// once per host boot as libvirt does (a daemon restart does not start
+    /// again a guest the user stopped): the boot id of the last autostart is
+    /// kept in the run directory. Returns the domains that failed to start.
+    pub fn autostart_domains(&self) -> Vec<(String, Error)> {
+        let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
+        let marker = self.run_dir().join("autostarted");
+        if !boot_id.is_empty()
+            && std::fs::read_to_string(&marker).is_ok_and(|s| s.trim() == boot_id)
+        {
+            return Vec::new();
+        }
+        use ironvirt_driver::list_flags as l;
+        let mut failed = Vec::new();
+        match self.list_all_domains(l::INACTIVE | l::PERSISTENT | l::AUTOSTART) {
+            Ok(doms) => {
+                for d in doms {
+                    match self.domain_create(&d, 0) {
+                        Ok(_) => tracing::info!(domain = %d.name, "autostarted"),
+                        Err(e) => {
+                            tracing::warn!(domain = %d.name, error = %e, "autostart failed");
+                            failed.push((d.name, e));
+                        }
+                    }
+                }
+            }
+            Err(e) => failed.push((String::new(), e)),
+        }
+        if !boot_id.is_empty() {
+            let written = std::fs::create_dir_all(self.run_dir())
+                .and_then(|_| cache::write_atomic(&marker, boot_id.as_bytes()));
+            if let Err(e) = written {
+                tracing::warn!(file = %marker.display(), error = %e, "cannot record autostart");
+            }
+        }
+        failed
     }
 
     /// The configuration the driver was made with.
@@ -724,6 +808,22 @@ impl Driver for QemuDriver {
         Ok(caps::format(&hc, &guests, self.kvm_usable()))
     }
 
+    fn domain_xml_to_native(&self, native_format: &str, xml: &str, flags: u32) -> Result<String> {
+        if flags != 0 {
+            return Err(err(
+                ErrorNumber::INVALID_ARG,
+                format!("unsupported flags (0x{flags:x}) in function qemuConnectDomainXMLToNative"),
+            ));
+        }
+        if native_format != "qemu-argv" {
+            return Err(err(
+                ErrorNumber::INVALID_ARG,
+                format!("unsupported config type {native_format}"),
+            ));
+        }
+        QemuDriver::domain_xml_to_native(self, xml)
+    }
+
     fn get_domain_capabilities(
         &self,
         emulator: Option<&str>,
@@ -849,27 +949,8 @@ impl Driver for QemuDriver {
             secure: true,
         });
         let mut doms = self.domains.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(u) = doms.by_name.get(&def.name) {
-            if *u != def.uuid {
-                return Err(err(
-                    ErrorNumber::OPERATION_FAILED,
-                    format!("domain '{}' is already defined with uuid {u}", def.name),
-                ));
-            }
-        }
-        let updated = match doms.by_uuid.get(&def.uuid) {
-            Some(o) if o.def.name != def.name => {
-                return Err(err(
-                    ErrorNumber::OPERATION_FAILED,
-                    format!(
-                        "domain '{}' already exists with uuid {}",
-                        o.def.name, def.uuid
-                    ),
-                ));
-            }
-            Some(_) => true,
-            None => false,
-        };
+        doms.check_identity(&def)?;
+        let updated = doms.by_uuid.contains_key(&def.uuid);
         let path = self.config_file(&def.name);
         cache::write_atomic(&path, text.as_bytes()).map_err(|e| {
             Error::new(
@@ -1018,24 +1099,8 @@ impl Driver for QemuDriver {
         self.validate_domain(&def)?;
         {
             let mut doms = self.domains.write().unwrap_or_else(|p| p.into_inner());
-            if let Some(u) = doms.by_name.get(&def.name) {
-                if *u != def.uuid {
-                    return Err(err(
-                        ErrorNumber::OPERATION_FAILED,
-                        format!("domain '{}' is already defined with uuid {u}", def.name),
-                    ));
-                }
-            }
+            doms.check_identity(&def)?;
             match doms.by_uuid.get_mut(&def.uuid) {
-                Some(o) if o.def.name != def.name => {
-                    return Err(err(
-                        ErrorNumber::OPERATION_FAILED,
-                        format!(
-                            "domain '{}' already exists with uuid {}",
-                            o.def.name, def.uuid
-                        ),
-                    ));
-                }
                 Some(o) => {
                     if o.run.is_some() || o.starting {
                         return Err(err(

@@ -441,6 +441,18 @@ impl Driver for RemoteDriver {
             .capabilities)
     }
 
+    fn domain_xml_to_native(&self, native_format: &str, xml: &str, flags: u32) -> Result<String> {
+        let args = ConnectDomainXmlToNativeArgs {
+            native_format: native_format.to_string(),
+            domain_xml: xml.to_string(),
+            flags,
+        };
+        Ok(self
+            .client
+            .call::<_, ConnectDomainXmlToNativeRet>(num::CONNECT_DOMAIN_XML_TO_NATIVE, &args)?
+            .native_config)
+    }
+
     fn get_domain_capabilities(
         &self,
         emulator: Option<&str>,

@@ -317,6 +317,33 @@ impl Connect {
             })
     }
 
+    /// `virConnectDomainXMLToNative`: the hypervisor's own configuration for
+    /// a domain XML (`qemu-argv` on the QEMU driver: its command line).
+    ///
+    /// ```
+    /// let conn = ironvirt::Connect::open("test:///default")?;
+    /// // The test driver has no native format, like libvirt's.
+    /// let e = conn.domain_xml_to_native("qemu-argv", "<domain/>", 0).unwrap_err();
+    /// assert_eq!(e.code, ironvirt::ErrorNumber::NO_SUPPORT);
+    /// # Ok::<(), ironvirt::Error>(())
+    /// ```
+    pub fn domain_xml_to_native(
+        &self,
+        native_format: &str,
+        xml: &str,
+        flags: u32,
+    ) -> Result<String> {
+        self.inner
+            .driver
+            .domain_xml_to_native(native_format, xml, flags)
+            .map_err(|mut e| {
+                if e.code == ErrorNumber::NO_SUPPORT {
+                    e.domain = API;
+                }
+                e
+            })
+    }
+
     /// `virNodeGetInfo`.
     ///
     /// ```

@@ -282,6 +282,17 @@ impl Session {
                     Ok(ConnectGetDomainCapabilitiesRet { capabilities: caps })
                 })
             }
+            num::CONNECT_DOMAIN_XML_TO_NATIVE => {
+                self.drv(hdr, p, payload, |d, a: ConnectDomainXmlToNativeArgs| {
+                    Ok(ConnectDomainXmlToNativeRet {
+                        native_config: d.domain_xml_to_native(
+                            &a.native_format,
+                            &a.domain_xml,
+                            a.flags,
+                        )?,
+                    })
+                })
+            }
             num::NODE_GET_INFO => self.drv(hdr, p, payload, |d, ()| {
                 Ok(NodeGetInfoRet::from(&d.node_get_info()?))
             }),

@@ -130,26 +130,50 @@ impl Drivers {
                 kind: Kind::Test,
                 shared: false,
             }),
-            Target::Qemu => {
-                let mut slot = lock(&self.qemu);
-                let drv = match &*slot {
-                    Some(d) => d.clone(),
-                    None => {
-                        let mut cfg = QemuConfig::new(self.state_dir.clone(), self.privileged);
-                        // Every file the daemon writes lives under its state dir.
-                        cfg.nvram_dir = Some(self.state_dir.join("qemu").join("nvram"));
-                        let d = QemuDriver::new(cfg)?;
-                        tracing::info!(state_dir = %self.state_dir.display(), "QEMU driver loaded");
-                        *slot = Some(d.clone());
-                        d
-                    }
-                };
-                Ok(Opened {
-                    drv,
-                    kind: Kind::Qemu,
-                    shared: true,
-                })
+            Target::Qemu => Ok(Opened {
+                drv: self.qemu_driver()?,
+                kind: Kind::Qemu,
+                shared: true,
+            }),
+        }
+    }
+
+    fn qemu_config(&self) -> QemuConfig {
+        let mut cfg = QemuConfig::new(self.state_dir.clone(), self.privileged);
+        // Every file the daemon writes lives under its state dir.
+        cfg.nvram_dir = Some(self.state_dir.join("qemu").join("nvram"));
+        cfg
+    }
+
+    /// The QEMU driver, created on first use.
+    fn qemu_driver(&self) -> Result<Arc<QemuDriver>, Error> {
+        let mut slot = lock(&self.qemu);
+        if let Some(d) = &*slot {
+            return Ok(d.clone());
+        }
+        let d = QemuDriver::new(self.qemu_config())?;
+        tracing::info!(state_dir = %self.state_dir.display(), "QEMU driver loaded");
+        *slot = Some(d.clone());
+        Ok(d)
+    }
+
+    /// At daemon start: when guests were left running (status files) or
+    /// domains are marked autostart, the QEMU driver is created now, so
+    /// that it reconnects to its guests and starts the autostart ones
+    /// before clients come, as libvirtd does. Otherwise it waits for the
+    /// first `qemu://` client, so that start-up stays quick.
+    pub fn start_early(&self) {
+        let cfg = self.qemu_config();
+        if !QemuDriver::has_status_files(&cfg) && !QemuDriver::has_autostart(&cfg) {
+            return;
+        }
+        match self.qemu_driver() {
+            Ok(d) => {
+                for (name, e) in d.autostart_domains() {
+                    tracing::error!(domain = %name, "cannot autostart: {e}");
+                }
             }
+            Err(e) => tracing::error!("cannot load the QEMU driver: {e}"),
         }
     }
 }

@@ -195,6 +195,7 @@ fn run(opts: args::Options) -> Result<(), String> {
     tracing::info!(socket_dir = %sock_dir.display(), state_dir = %state_dir.display(), "listening");
 
     let drivers = drivers::Drivers::new(state_dir, listen::is_root());
+    drivers.start_early();
     // One thread serves every connection; calls that may block run on the
     // blocking pool. Quick calls never change threads.
     let rt = tokio::runtime::Builder::new_current_thread()

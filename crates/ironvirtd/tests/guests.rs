@@ -9,6 +9,7 @@
 
 mod common;
 
+use std::ops::Add;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -118,10 +119,13 @@ fn write_guest(dir: &Path, name: &str) -> PathBuf {
     std::fs::write(
         &p,
         format!(
-            "<domain type='{}'><name>{name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>\
+            "<domain type='{}'><name>{name}</name><uuid>{}</uuid><memory unit='MiB'>64</memory><vcpu>1</vcpu>\
              <os><type arch='x86_64' machine='pc'>hvm</type></os>\
              <devices><serial type='pty'/><graphics type='vnc'/></devices></domain>",
-            virt()
+            virt(),
+            // A UUID of its own, so that defining the file again updates
+            // the same domain.
+            ironvirt_driver::Uuid::random()
         ),
     )
     .unwrap();
@@ -256,6 +260,17 @@ fn guests_through_virsh_and_a_daemon_restart() {
     let pids = _reaper.pids();
     assert_eq!(pids.len(), 1, "the guest survives the daemon");
     d.spawn(&[]);
+    // Guests were left running: the driver reconnects at start-up, before
+    // any client asks (the first client is served once that is done).
+    ok(
+        &["uri"],
+        "test+unix:///default?socket="
+            .to_string()
+            .add(&d.rw().display().to_string())
+            .as_str(),
+    );
+    let log = d.log();
+    assert!(log.contains("QEMU driver loaded"), "{log}");
     let list = ok(&["list"], &uri);
     assert!(
         list.lines()
@@ -271,4 +286,45 @@ fn guests_through_virsh_and_a_daemon_restart() {
     assert_eq!(state_reason(&uri, "vm2"), "shut off (destroyed)");
     assert!(_reaper.pids().is_empty(), "destroy ended QEMU");
     ev.wait_for("event 'lifecycle' for domain 'vm2': Stopped Destroyed");
+}
+
+/// Autostart domains start with the daemon, once per host boot: a restart
+/// does not start again a guest the user stopped.
+#[test]
+fn autostart_once_per_boot() {
+    assert!(
+        Path::new("/usr/bin/qemu-system-x86_64").exists(),
+        "qemu-system-x86_64 is not installed; the test command installs qemu-system-x86"
+    );
+    let mut d = Daemon::start();
+    let _reaper = Reaper(d.dir.path().to_path_buf());
+    let uri = qemu_uri(&d);
+    let xml = write_guest(d.dir.path(), "auto");
+    ok(&["define", xml.to_str().unwrap()], &uri);
+    ok(&["autostart", "auto"], &uri);
+    assert_eq!(state_reason(&uri, "auto"), "shut off (unknown)");
+
+    d.signal(libc::SIGTERM);
+    assert!(
+        d.wait(Duration::from_secs(20)).is_some(),
+        "daemon did not stop"
+    );
+    d.spawn(&[]);
+    // Clients are served once start-up (autostart included) is done.
+    assert_eq!(state_reason(&uri, "auto"), "running (booted)");
+    let log = d.log();
+    assert!(log.contains("autostarted"), "{log}");
+    ok(&["destroy", "auto"], &uri);
+
+    d.signal(libc::SIGTERM);
+    assert!(
+        d.wait(Duration::from_secs(20)).is_some(),
+        "daemon did not stop"
+    );
+    d.spawn(&[]);
+    // Not started again (a domain loaded at start-up has no recorded
+    // shutoff reason, as in libvirt).
+    assert_eq!(state_reason(&uri, "auto"), "shut off (unknown)");
+    assert!(!d.log().contains("autostarted"), "{}", d.log());
+    ok(&["undefine", "auto"], &uri);
 }

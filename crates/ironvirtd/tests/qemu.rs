@@ -83,6 +83,42 @@ fn qemu_capabilities_cache_and_definitions_through_the_daemon() {
         0,
         "the in-process driver reused the daemon's cache file"
     );
+
+    // domxml-to-native reaches the driver and prints its command line.
+    let argv_xml = d.dir.path().join("argv.xml");
+    std::fs::write(
+        &argv_xml,
+        format!(
+            "<domain type='{virt}'><name>argv</name><uuid>51111111-2222-3333-4444-555555555555</uuid>\
+             <memory unit='MiB'>128</memory><vcpu>1</vcpu><os><type arch='x86_64' machine='pc'>hvm</type></os>\
+             <devices/></domain>"
+        ),
+    )
+    .unwrap();
+    let native = out(&virsh(
+        &uri,
+        &["domxml-to-native", "qemu-argv", argv_xml.to_str().unwrap()],
+    ));
+    let direct = Driver::domain_xml_to_native(
+        &*local,
+        "qemu-argv",
+        &std::fs::read_to_string(&argv_xml).unwrap(),
+        0,
+    )
+    .unwrap();
+    assert_eq!(native, format!("{direct}\n"));
+    assert!(
+        native.contains("-name guest=argv,debug-threads=on"),
+        "{native}"
+    );
+    let o = virsh(
+        &uri,
+        &["domxml-to-native", "vmx", argv_xml.to_str().unwrap()],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr).trim_end(),
+        "error: invalid argument: unsupported config type vmx"
+    );
     drop(local);
 
     let log = d.log();
