@@ -8,6 +8,10 @@
 //! `target/<profile>/ironvirtd`). A daemon that is not there is skipped.
 //!
 //! `cargo build --release -p ironvirtd && cargo bench -p ironvirt-remote`
+//!
+//! On a small VM, where the client and the daemon run (one vCPU or two)
+//! moves the figures more than anything else: docs/BENCHMARKS.md pins both
+//! with `taskset` for comparable runs.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ironvirt_driver::{Driver, Uri};

@@ -102,7 +102,7 @@ impl Events {
         let (tx, rx) = mpsc::channel::<QueuedEvent>();
         let me = Arc::downgrade(self);
         std::thread::Builder::new()
-            .name("ironvirt-remote-events".into())
+            .name("remote-events".into())
             .spawn(move || {
                 while let Ok((server_id, ev)) = rx.recv() {
                     let Some(events) = me.upgrade() else { return };

@@ -394,6 +394,26 @@ impl Read for TlsReader {
     }
 }
 
+impl crate::transport::RxHalf for TlsReader {
+    fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.sock.as_raw_fd()
+    }
+
+    fn has_buffered(&mut self) -> bool {
+        if self.start < self.end {
+            return true;
+        }
+        match self.shared.conn() {
+            // Nothing new to process: this only reports what is held.
+            Ok(mut conn) => conn.process_new_packets().map_or(true, |s| {
+                s.plaintext_bytes_to_read() > 0 || s.peer_has_closed()
+            }),
+            Err(_) => true,
+        }
+    }
+}
+
 /// The writing half of a TLS stream.
 pub(crate) struct TlsWriter {
     shared: Arc<TlsShared>,

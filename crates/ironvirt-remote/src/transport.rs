@@ -8,9 +8,10 @@ use ironvirt_driver::error::io_strerror;
 use ironvirt_driver::{Error, ErrorDomain, ErrorNumber, Result, Uri};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
@@ -447,7 +448,7 @@ impl StderrCapture {
         });
         let c = Arc::clone(&cap);
         let spawned = std::thread::Builder::new()
-            .name("ironvirt-remote-stderr".into())
+            .name("remote-stderr".into())
             .spawn(move || {
                 let mut buf = [0u8; 1024];
                 loop {
@@ -485,9 +486,41 @@ impl StderrCapture {
     }
 }
 
+/// The reading half of a stream: bytes, the file descriptor to wait on
+/// for more of them, and whether some are already held past it.
+pub(crate) trait RxHalf: Read + Send {
+    /// The descriptor that becomes readable when more input arrives.
+    fn raw_fd(&self) -> RawFd;
+
+    /// Whether input is held inside the reader itself (decrypted or not
+    /// yet decrypted bytes), where waiting on [`RxHalf::raw_fd`] would not
+    /// see it.
+    fn has_buffered(&mut self) -> bool {
+        false
+    }
+}
+
+impl RxHalf for UnixStream {
+    fn raw_fd(&self) -> RawFd {
+        self.as_raw_fd()
+    }
+}
+
+impl RxHalf for TcpStream {
+    fn raw_fd(&self) -> RawFd {
+        self.as_raw_fd()
+    }
+}
+
+impl RxHalf for ChildStdout {
+    fn raw_fd(&self) -> RawFd {
+        self.as_raw_fd()
+    }
+}
+
 /// An open byte stream to the daemon, split for one reader and writers.
 pub(crate) struct Stream {
-    pub reader: Box<dyn Read + Send>,
+    pub reader: Box<dyn RxHalf>,
     pub writer: Box<dyn Write + Send>,
     pub closer: Closer,
     /// Standard error of the child process behind the stream, if any.

@@ -507,3 +507,48 @@ fn daemon_side_close_reaches_close_callbacks() {
         CloseReason::Keepalive
     );
 }
+
+#[test]
+fn an_event_sent_before_a_reply_reaches_its_callback_and_the_call_its_reply() {
+    // The calling thread reads the connection while it waits: the event
+    // it meets before its reply still goes to the callback.
+    let m = MockDaemon::start(vec![AuthType::None], |p| {
+        if is_call(p, num::CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY) {
+            Action::Send(vec![reply(
+                &p.header,
+                &ConnectDomainEventCallbackRegisterAnyRet { callback_id: 4 },
+            )])
+        } else if is_call(p, num::CONNECT_GET_TYPE) {
+            Action::Send(vec![
+                message(
+                    num::DOMAIN_EVENT_CALLBACK_LIFECYCLE,
+                    &DomainEventCallbackLifecycleMsg {
+                        callback_id: 4,
+                        msg: DomainEventLifecycleMsg {
+                            dom: dom("during"),
+                            event: 4,
+                            detail: 0,
+                        },
+                    },
+                ),
+                ironvirt_proto::keepalive_packet(keepalive::PING),
+                reply(
+                    &p.header,
+                    &ConnectGetTypeRet {
+                        type_: "MOCK".into(),
+                    },
+                ),
+            ])
+        } else {
+            Action::Default
+        }
+    });
+    let c = connect(&m, ConnectOptions::default());
+    let (cb, rx) = event_channel();
+    c.domain_event_register(cb).expect("register");
+    assert_eq!(c.get_type().expect("type"), "MOCK");
+    let ev = rx.recv_timeout(Duration::from_secs(30)).expect("event");
+    assert_eq!((ev.dom.name.as_str(), ev.event), ("during", 4));
+    let pong = m.wait_for("a PONG", |p| p.header.prog == program::KEEPALIVE_PROGRAM);
+    assert_eq!(pong.header.proc_, keepalive::PONG);
+}
