@@ -116,7 +116,9 @@ struct Inner {
     node: NodeInfo,
     caps: String,
     /// Domains in the order they were added.
-    domains: Vec<DomObj>,
+    /// Boxed, so that removing one from a long list moves pointers rather
+    /// than whole definitions.
+    domains: Vec<Box<DomObj>>,
     next_id: i32,
 }
 
@@ -306,7 +308,7 @@ impl Inner {
                 ),
             ));
         }
-        self.domains.push(DomObj::new(def));
+        self.domains.push(Box::new(DomObj::new(def)));
         Ok((self.domains.len() - 1, false))
     }
 
@@ -561,7 +563,7 @@ impl Driver for TestDriver {
             .domains
             .iter()
             .find(|d| d.def.name == name)
-            .map(DomObj::dref)
+            .map(|d| d.dref())
             .ok_or_else(no_domain)
     }
 
@@ -571,7 +573,7 @@ impl Driver for TestDriver {
             .domains
             .iter()
             .find(|d| d.def.uuid == *uuid)
-            .map(DomObj::dref)
+            .map(|d| d.dref())
             .ok_or_else(no_domain)
     }
 
@@ -581,7 +583,7 @@ impl Driver for TestDriver {
             .domains
             .iter()
             .find(|d| d.is_active() && d.id == id)
-            .map(DomObj::dref)
+            .map(|d| d.dref())
             .ok_or_else(no_domain)
     }
 
@@ -592,7 +594,7 @@ impl Driver for TestDriver {
             .domains
             .iter()
             .filter(|d| matches(d, flags))
-            .map(DomObj::dref)
+            .map(|d| d.dref())
             .collect())
     }
 
