@@ -1,5 +1,6 @@
 //! The daemon: listeners, accepting clients, graceful shutdown.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -100,7 +101,11 @@ pub async fn run(
         match l {
             Listener::Unix { l, path, readonly } => {
                 let l = tokio::net::UnixListener::from_std(l)?;
-                paths.push(path);
+                // Remember which file is ours: at shutdown, a socket file that
+                // another daemon has bound since (after this one's directory
+                // was removed and made again) is left alone.
+                let ino = std::fs::metadata(&path).map(|m| (m.dev(), m.ino())).ok();
+                paths.push((path, ino));
                 accept_tasks.push(tokio::spawn(async move {
                     let mut stop = d.shutdown.clone();
                     loop {
@@ -160,7 +165,11 @@ pub async fn run(
     for t in accept_tasks {
         let _ = t.await;
     }
-    for p in &paths {
+    for (p, ino) in &paths {
+        let now = std::fs::metadata(p).map(|m| (m.dev(), m.ino())).ok();
+        if now.is_none() || now != *ino {
+            continue;
+        }
         if let Err(e) = std::fs::remove_file(p) {
             tracing::warn!(path = %p.display(), "cannot remove socket: {e}");
         }

@@ -153,3 +153,30 @@ fn many_clients_at_once() {
         "a connection leaked: the state survived"
     );
 }
+
+/// A daemon stopping removes its own socket files only: when its socket
+/// directory was removed under it and another daemon bound new sockets
+/// there, those stay.
+#[test]
+fn shutdown_leaves_a_newer_daemons_sockets_alone() {
+    let mut a = Daemon::start();
+    std::fs::remove_dir_all(&a.sock_dir).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = Daemon {
+        child: None,
+        sock_dir: a.sock_dir.clone(),
+        state_dir: dir.path().join("state"),
+        dir,
+    };
+    b.spawn(&[]);
+    a.signal(libc::SIGTERM);
+    assert!(
+        a.wait(Duration::from_secs(10)).is_some(),
+        "first daemon did not stop"
+    );
+    assert!(
+        b.rw().exists() && b.ro().exists(),
+        "the second daemon's sockets were removed"
+    );
+    assert_serving(&b);
+}
