@@ -13,22 +13,23 @@
 //!    interface model (`rtl8139`), USB and SCSI controller models, serial
 //!    target types and models (`isa-serial`), QXL `vgamem`;
 //! 4. the controllers every driver adds (disk controllers, virtio-serial,
-//!    CCID) — after the QEMU ones, as libvirt appends them later — and a
-//!    video device for graphics without one;
+//!    CCID), which the domain parser marks [`Controller::implicit`] — after
+//!    the QEMU ones, as libvirt appends them later;
 //! 5. addresses ([`crate::address`]).
+//!
+//! The domain parser (ironvirt-conf) applies libvirt's generic defaults
+//! before: among them the video for graphics without one, with the model
+//! libvirt's QEMU driver picks when the emulator has `cirrus-vga` (all
+//! x86 builds of QEMU here); the primary video and a cleared `none` one.
 
 use std::path::Path;
 
 use ironvirt_conf::domain::toplevel::normalize_cpu;
-use ironvirt_conf::{Content, Controller, DomainDef, Element, GenericDevice, Input, Video};
+use ironvirt_conf::{Content, Controller, DomainDef, Element, GenericDevice, Input};
 use ironvirt_driver::{Error, ErrorDomain, ErrorNumber, Result};
 
 use crate::address::{self, Machine};
 use crate::qemucaps::{MachineType, QemuCaps};
-
-/// The controller types libvirt's generic code adds implicitly, in the
-/// order it adds them.
-const GENERIC_IMPLICIT: &[&str] = &["scsi", "fdc", "ide", "sata", "virtio-serial", "ccid"];
 
 fn elem(name: &str, attrs: &[(&str, &str)]) -> Element {
     Element {
@@ -40,37 +41,6 @@ fn elem(name: &str, attrs: &[(&str, &str)]) -> Element {
             .collect(),
         content: vec![],
     }
-}
-
-/// The `(type, index)` of every `<controller>` written in a domain XML
-/// document, with indexes given the way the domain parser gives them to
-/// controllers without one. The controllers of a parsed definition that
-/// are not in this list were added implicitly.
-pub fn explicit_controllers(xml: &str) -> Vec<(String, u32)> {
-    let Ok(doc) = ironvirt_conf::xml::parse_document(xml, "domain_definition") else {
-        return Vec::new();
-    };
-    let Some(devs) = ironvirt_conf::xml::child(doc.root_element(), "devices") else {
-        return Vec::new();
-    };
-    let mut out: Vec<(String, u32)> = Vec::new();
-    for c in ironvirt_conf::xml::children(devs, "controller") {
-        let ctype = c.attribute("type").unwrap_or("ide").to_string();
-        let idx = match c
-            .attribute("index")
-            .and_then(|i| i.trim().parse::<u32>().ok())
-        {
-            Some(i) => i,
-            None => out
-                .iter()
-                .filter(|(t, _)| *t == ctype)
-                .map(|(_, i)| i + 1)
-                .max()
-                .unwrap_or(0),
-        };
-        out.push((ctype, idx));
-    }
-    out
 }
 
 /// The machine families the defaults depend on.
@@ -155,14 +125,6 @@ fn default_net_model(qc: &QemuCaps) -> &'static str {
         "virtio"
     } else {
         "rtl8139"
-    }
-}
-
-fn default_video_model(qc: &QemuCaps) -> &'static str {
-    if qc.has_type("cirrus-vga") {
-        "cirrus"
-    } else {
-        "vga"
     }
 }
 
@@ -520,40 +482,15 @@ fn nvram_default(def: &mut DomainDef, nvram_dir: &Path) {
 
 /// Applies the QEMU driver's define-time defaults to `def`, whose
 /// emulator, architecture and (canonical) machine type are already set.
-/// `explicit` lists the controllers written in the input (see
-/// [`explicit_controllers`]); the others are re-added where libvirt adds
-/// them.
-pub fn apply(
-    def: &mut DomainDef,
-    qc: &QemuCaps,
-    mt: &MachineType,
-    nvram_dir: &Path,
-    explicit: Option<&[(String, u32)]>,
-) -> Result<()> {
+/// The controllers the domain parser added ([`Controller::implicit`]) are
+/// moved after the QEMU driver's own, where libvirt adds them.
+pub fn apply(def: &mut DomainDef, qc: &QemuCaps, mt: &MachineType, nvram_dir: &Path) -> Result<()> {
     let m = machine_kind(&mt.name);
-    // The controllers every driver adds come after the QEMU driver's own:
-    // take them out and put them back later.
-    let mut implicit: Vec<Controller> = Vec::new();
-    if let Some(explicit) = explicit {
-        let ctrls = std::mem::take(&mut def.devices.controllers);
-        for c in ctrls {
-            let is_explicit = explicit.iter().any(|(t, i)| *t == c.ctype && *i == c.index);
-            if GENERIC_IMPLICIT.contains(&c.ctype.as_str()) && !is_explicit {
-                implicit.push(c);
-            } else {
-                def.devices.controllers.push(c);
-            }
-        }
-        implicit.sort_by_key(|c| {
-            (
-                GENERIC_IMPLICIT
-                    .iter()
-                    .position(|t| *t == c.ctype)
-                    .unwrap_or(usize::MAX),
-                c.index,
-            )
-        });
-    }
+    let (implicit, explicit): (Vec<Controller>, Vec<Controller>) =
+        std::mem::take(&mut def.devices.controllers)
+            .into_iter()
+            .partition(|c| c.implicit);
+    def.devices.controllers = explicit;
     nvram_default(def, nvram_dir);
     add_default_devices(def, qc, m)?;
     set_default_cpu(def, qc, mt)?;
@@ -565,36 +502,6 @@ pub fn apply(
         }
     }
     controllers_post_parse(&mut def.devices.controllers, qc, m)?;
-    if !def.devices.graphics.is_empty() && def.devices.videos.is_empty() {
-        let model = default_video_model(qc);
-        let mut v = Video {
-            model: model.into(),
-            ..Default::default()
-        };
-        if model == "cirrus" || model == "vga" {
-            v.model_attrs.push(("vram".into(), "16384".into()));
-        }
-        v.model_attrs.push(("heads".into(), "1".into()));
-        def.devices.videos.push(v);
-    }
-    if let Some(v) = def.devices.videos.first_mut() {
-        if v.model == "none" {
-            // libvirt keeps nothing but the type (and alias) of a "none"
-            // primary video.
-            v.model_attrs.clear();
-            v.model_children.clear();
-            v.driver = None;
-            v.info.address = None;
-            v.info.boot_order = None;
-        } else if v.model != "none"
-            && !v
-                .model_attrs
-                .iter()
-                .any(|(k, val)| k == "primary" && val == "yes")
-        {
-            set_attr_ordered(&mut v.model_attrs, "primary", "yes", VIDEO_MODEL_ATTRS);
-        }
-    }
     let x86 = matches!(def.os.arch.as_deref(), Some("x86_64" | "i686"));
     if x86 && (m.i440fx || m.q35) {
         address::assign(def, qc, m)?;
@@ -605,24 +512,6 @@ pub fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn explicit_controller_indexes() {
-        let xml =
-            "<domain type='kvm'><name>a</name><memory>1</memory><os><type>hvm</type></os><devices>\
-                   <controller type='scsi' index='1'/><controller type='scsi'/>\
-                   <controller type='usb' model='ich9-ehci1'/><controller/></devices></domain>";
-        assert_eq!(
-            explicit_controllers(xml),
-            vec![
-                ("scsi".to_string(), 1),
-                ("scsi".to_string(), 2),
-                ("usb".to_string(), 0),
-                ("ide".to_string(), 0),
-            ]
-        );
-        assert!(explicit_controllers("<not-xml").is_empty());
-    }
 
     #[test]
     fn machine_kinds() {

@@ -591,16 +591,7 @@ impl QemuDriver {
     /// [`crate::defaults::apply`] (default devices, CPU, per-device
     /// defaults, PCI/USB/virtio-serial addresses and the controllers they
     /// need).
-    ///
-    /// `explicit` lists the controllers written in the input XML (see
-    /// [`crate::defaults::explicit_controllers`]): libvirt adds the other
-    /// disk, virtio-serial and CCID controllers after the QEMU driver's
-    /// own, so they are moved there; `None` keeps the order as it is.
-    pub fn apply_defaults(
-        &self,
-        def: &mut DomainDef,
-        explicit: Option<&[(String, u32)]>,
-    ) -> Result<()> {
+    pub fn apply_defaults(&self, def: &mut DomainDef) -> Result<()> {
         let arch = def.os.arch.clone().unwrap_or_else(host::host_arch);
         let emulator = match &def.emulator {
             Some(e) => PathBuf::from(e),
@@ -638,7 +629,7 @@ impl QemuDriver {
         def.os.arch = Some(qc.arch.clone());
         def.os.machine = Some(mt.name.clone());
         def.emulator = Some(emulator.to_string_lossy().to_string());
-        crate::defaults::apply(def, qc, &mt, &self.nvram_dir(), explicit)
+        crate::defaults::apply(def, qc, &mt, &self.nvram_dir())
     }
 
     fn lookup<T>(&self, dom: &DomainRef, f: impl FnOnce(&DomainObj) -> Result<T>) -> Result<T> {
@@ -940,8 +931,7 @@ impl Driver for QemuDriver {
                 ),
             ));
         }
-        let explicit = crate::defaults::explicit_controllers(xml);
-        self.apply_defaults(&mut def, Some(&explicit))?;
+        self.apply_defaults(&mut def)?;
         self.validate_domain(&def)?;
         let text = def.format(&FormatOptions {
             id: None,
@@ -1094,8 +1084,7 @@ impl Driver for QemuDriver {
                 ),
             ));
         }
-        let explicit = crate::defaults::explicit_controllers(xml);
-        self.apply_defaults(&mut def, Some(&explicit))?;
+        self.apply_defaults(&mut def)?;
         self.validate_domain(&def)?;
         {
             let mut doms = self.domains.write().unwrap_or_else(|p| p.into_inner());

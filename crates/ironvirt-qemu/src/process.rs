@@ -371,8 +371,7 @@ impl QemuDriver {
     /// libvirt does for that API.
     pub fn domain_xml_to_native(&self, xml: &str) -> Result<String> {
         let mut def = DomainDef::parse(xml)?;
-        let explicit = crate::defaults::explicit_controllers(xml);
-        self.apply_defaults(&mut def, Some(&explicit))?;
+        self.apply_defaults(&mut def)?;
         self.validate_domain(&def)?;
         command::assign_aliases(&mut def);
         let paths = self.cmd_paths(-1, &def.name);

@@ -104,43 +104,7 @@ fn inputs(prefix: &str) -> Vec<(String, String)> {
 /// `+` ours followed by the trimmed line, reason). A refusal's message is
 /// compared as a line too (`!` reference, `?` ours).
 fn known_differences() -> Vec<(&'static str, &'static str, &'static str)> {
-    const SPICE: &str = "ironvirt-conf gives SPICE graphics without a port \
-                         autoport='yes' and an address listen; libvirt leaves \
-                         autoport out and listens on nothing (<listen type='none'/>) \
-                         (generic parser, the test driver does the same)";
     let mut v = Vec::new();
-    for case in [
-        "graphics-no-video-q35",
-        "two-graphics",
-        "usb-hub-auto-i440fx",
-        "usb-order",
-    ] {
-        v.push((case, "+<graphics type='spice' autoport='yes'>", SPICE));
-        v.push((case, "+<listen type='address'/>", SPICE));
-        v.push((case, "-<graphics type='spice'>", SPICE));
-        v.push((case, "-<listen type='none'/>", SPICE));
-    }
-    const PCI_SERIAL: &str = "ironvirt-conf pairs a console with the first serial port \
-                              whatever its target type; libvirt only with an ISA one \
-                              (generic parser, the test driver does the same)";
-    for l in [
-        "+<console type='pty'>",
-        "+<target type='serial' port='0'/>",
-        "+</console>",
-    ] {
-        v.push(("i440fx-spice", l, PCI_SERIAL));
-    }
-    v.push((
-        "q35-mixed",
-        "+<filesystem type='mount'>",
-        "ironvirt-conf does not default a mount's accessmode to 'passthrough' \
-         (generic parser, the test driver does it)",
-    ));
-    v.push((
-        "q35-mixed",
-        "-<filesystem type='mount' accessmode='passthrough'>",
-        "same as above",
-    ));
     const IDE: &str = "both refuse IDE on q35 as an unsupported configuration; ironvirt \
                        words it from the domain capabilities";
     v.push((

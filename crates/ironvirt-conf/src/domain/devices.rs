@@ -493,7 +493,7 @@ fn default_disk_bus(dev: &str, device: &str) -> &'static str {
 // ------------------------------------------------------------ controllers
 
 /// `<controller>`.
-#[derive(Clone, PartialEq, Eq, Debug, Default)]
+#[derive(Clone, Eq, Debug, Default)]
 pub struct Controller {
     /// `type`: ide, fdc, scsi, sata, usb, pci, virtio-serial, ccid, xenbus, isa.
     pub ctype: String,
@@ -511,6 +511,32 @@ pub struct Controller {
     pub target: Option<Element>,
     /// Alias, address.
     pub info: DeviceInfo,
+    /// Added by the parser's defaults (or a driver) rather than written in
+    /// the XML it was parsed from. Not formatted and not compared: a
+    /// definition formatted and parsed again has no implicit controllers.
+    pub implicit: bool,
+}
+
+impl PartialEq for Controller {
+    fn eq(&self, o: &Self) -> bool {
+        self.ctype == o.ctype
+            && self.index == o.index
+            && self.model == o.model
+            && self.attrs == o.attrs
+            && self.model_name == o.model_name
+            && self.driver == o.driver
+            && self.target == o.target
+            && self.info == o.info
+    }
+}
+
+/// The USB2 EHCI master and its UHCI companions, which share an index.
+fn is_usb2(c: &Controller) -> bool {
+    c.ctype == "usb"
+        && matches!(
+            c.model.as_deref(),
+            Some("ich9-ehci1" | "ich9-uhci1" | "ich9-uhci2" | "ich9-uhci3")
+        )
 }
 
 const CONTROLLER_TYPES: &[&str] = &[
@@ -557,11 +583,12 @@ static CONTROLLER_TARGET: Spec = Spec {
 
 impl Controller {
     /// A controller of `ctype` with index `index` and nothing else, as
-    /// libvirt adds implicitly.
+    /// libvirt adds implicitly (marked [`Controller::implicit`]).
     pub fn implicit(ctype: &str, index: u32) -> Controller {
         Controller {
             ctype: ctype.to_string(),
             index,
+            implicit: true,
             ..Default::default()
         }
     }
@@ -585,7 +612,7 @@ impl Controller {
                 attrs.push((a.to_string(), v.to_string()));
             }
         }
-        let c = Controller {
+        let mut c = Controller {
             model: attr(node, "model"),
             model_name: if ctype == "pci" {
                 dom::child_attr(node, "model", "name")
@@ -610,7 +637,18 @@ impl Controller {
             ctype,
             index,
             attrs,
+            implicit: false,
         };
+        // A UHCI companion without <master> gets the ports of its place
+        // behind the EHCI master.
+        if c.ctype == "usb" && c.info.master_startport.is_none() {
+            c.info.master_startport = match c.model.as_deref() {
+                Some("ich9-uhci1") => Some(0),
+                Some("ich9-uhci2") => Some(2),
+                Some("ich9-uhci3") => Some(4),
+                _ => None,
+            };
+        }
         Ok((c, has_index))
     }
 
@@ -989,7 +1027,14 @@ impl Chardev {
     }
 
     fn write(&self, w: &mut Writer) {
-        w.start(self.kind.name()).attr("type", &self.chr_type);
+        self.write_as(w, self.kind.name(), false);
+    }
+
+    /// Writes the device as element `name`; `serial_console` writes a
+    /// serial port as the console standing for it (target type `serial`,
+    /// the port's number, nothing else of its target).
+    fn write_as(&self, w: &mut Writer, name: &str, serial_console: bool) {
+        w.start(name).attr("type", &self.chr_type);
         for s in &self.sources {
             if self.chr_type == "pty" && s.attr("path").is_none() {
                 continue;
@@ -1001,6 +1046,14 @@ impl Chardev {
         }
         if let Some(l) = &self.log {
             l.write(w);
+        }
+        if serial_console {
+            w.start("target").attr("type", "serial");
+            w.attr_int_opt("port", self.target_port);
+            w.end();
+            self.info.write(w);
+            w.end();
+            return;
         }
         w.start("target");
         w.attr_opt("type", self.target_type.as_deref());
@@ -1174,54 +1227,216 @@ impl Graphics {
                 g.attrs.push((a.to_string(), v.to_string()));
             }
         }
+        let listening = matches!(g.gtype.as_str(), "vnc" | "spice" | "rdp");
+        g.extra = extras(node, &["listen"], GRAPHICS_CHILDREN);
+        if !listening {
+            return Ok(g);
+        }
         g.listens = dom::children(node, "listen")
             .map(|n| Element::from_dom(n, false))
             .collect();
-        g.extra = extras(node, &["listen"], GRAPHICS_CHILDREN);
-        if g.gtype == "spice" && g.attr("autoport") == Some("yes") {
-            g.attrs.retain(|(k, _)| k != "port" && k != "tlsPort");
+        g.listen_defaults()?;
+        let ports = match g.gtype.as_str() {
+            "vnc" => g.vnc_ports()?,
+            "spice" => g.spice_ports()?,
+            _ => g.rdp_ports()?,
+        };
+        // SPICE without any port listens nowhere (libvirt's post-parse
+        // turns such an address listen into `none`).
+        if g.gtype == "spice"
+            && ports == (0, 0, false)
+            && g.listens.first().and_then(|l| l.attr("type")) == Some("address")
+        {
+            g.listens[0] = listen_elem("none", None);
         }
+        g.set_port_attrs(ports);
         if g.gtype == "spice" && g.attr("defaultMode") == Some("any") {
             g.attrs.retain(|(k, _)| k != "defaultMode");
         }
-        let listen_attr = g.attr("listen").map(str::to_string);
-        if matches!(g.gtype.as_str(), "vnc" | "spice" | "rdp") {
-            if g.gtype == "vnc" || g.gtype == "spice" {
-                let has_port = g.attr("port").is_some();
-                if g.attr("autoport").is_none() {
-                    if !has_port || g.attr("port") == Some("-1") {
-                        if g.gtype == "vnc" {
-                            g.set_attr("port", "-1");
-                        }
-                        g.set_attr("autoport", "yes");
-                    } else {
-                        g.set_attr("autoport", "no");
-                    }
-                } else if g.attr("autoport") == Some("yes") && g.gtype == "vnc" {
-                    g.set_attr("port", "-1");
-                }
-            }
-            if g.listens.is_empty() {
-                let mut e = Element {
-                    name: "listen".into(),
-                    ..Default::default()
-                };
-                e.attrs.push(("type".into(), "address".into()));
-                if let Some(a) = listen_attr {
-                    e.attrs.push(("address".into(), a));
-                }
-                g.listens.push(e);
-            } else if let Some(first) = g.listens.first() {
-                // The first listen's address is mirrored in the legacy attribute.
-                if first.attr("type") == Some("address") {
-                    if let Some(a) = first.attr("address") {
-                        let a = a.to_string();
-                        g.set_attr("listen", a);
-                    }
-                }
-            }
-        }
         Ok(g)
+    }
+
+    /// The `<listen>` elements from the legacy `listen` (and, for VNC,
+    /// `socket`) attributes: one is made when none is written; a `socket`
+    /// attribute replaces a first address or network listen; the `listen`
+    /// attribute fills the address of a first address listen and must
+    /// match it.
+    fn listen_defaults(&mut self) -> Result<()> {
+        let socket = if self.gtype == "vnc" {
+            self.attr("socket").map(str::to_string)
+        } else {
+            None
+        };
+        let address = self
+            .attr("listen")
+            .filter(|a| !a.is_empty())
+            .map(str::to_string);
+        let first_type = self
+            .listens
+            .first()
+            .map(|l| l.attr("type").unwrap_or("").to_string());
+        match (first_type.as_deref(), socket) {
+            (None, Some(path)) => self
+                .listens
+                .push(listen_elem("socket", Some(("socket", path)))),
+            (None, None) => self
+                .listens
+                .push(listen_elem("address", address.map(|a| ("address", a)))),
+            (Some("address" | "network"), Some(path)) => {
+                self.listens[0] = listen_elem("socket", Some(("socket", path)));
+            }
+            (Some("address"), None) => {
+                if let Some(a) = address {
+                    let first = &mut self.listens[0];
+                    match first.attr("address") {
+                        None => first.attrs.push(("address".into(), a)),
+                        Some(found) if found != a => {
+                            return Err(xml::unsupported(format!(
+                                "graphics 'listen' attribute '{a}' must match 'address' attribute of first listen element (found '{found}')"
+                            )));
+                        }
+                        Some(_) => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// VNC `(port, 0, autoport)`: no port or `-1` means autoport, as does
+    /// `autoport='yes'` (which drops a given port).
+    fn vnc_ports(&self) -> Result<(i32, i32, bool)> {
+        let (mut port, mut auto) = match self.attr("port") {
+            None => (0, true),
+            Some(p) => match p.trim().parse::<i32>() {
+                Ok(-1) => (0, true),
+                Ok(n) => (n, false),
+                Err(_) => return Err(xml::internal(format!("cannot parse vnc port {p}"))),
+            },
+        };
+        match self.attr("autoport") {
+            Some("yes") => {
+                auto = true;
+                port = 0;
+            }
+            Some("no") => auto = false,
+            _ => {}
+        }
+        Ok((port, 0, auto))
+    }
+
+    /// SPICE `(port, tlsPort, autoport)`: autoport only when asked for
+    /// (or both ports are `-1`); it drops the ports.
+    fn spice_ports(&self) -> Result<(i32, i32, bool)> {
+        let int = |name: &str| -> Result<i32> {
+            match self.attr(name) {
+                None => Ok(0),
+                Some(v) => v.trim().parse::<i32>().map_err(|_| {
+                    Error::new(
+                        ErrorDomain::XML,
+                        ErrorNumber::XML_ERROR,
+                        format!(
+                            "Invalid value for attribute '{name}' in element 'graphics': '{v}'. Expected integer value"
+                        ),
+                    )
+                }),
+            }
+        };
+        let (port, tls) = (int("port")?, int("tlsPort")?);
+        let auto = match self.attr("autoport") {
+            None => false,
+            Some("yes") => true,
+            Some("no") => false,
+            Some(v) => {
+                return Err(Error::new(
+                    ErrorDomain::XML,
+                    ErrorNumber::XML_ERROR,
+                    format!("Invalid value for attribute 'autoport' in element 'graphics': '{v}'."),
+                ))
+            }
+        };
+        if auto || (port == -1 && tls == -1) {
+            Ok((0, 0, true))
+        } else {
+            Ok((port, tls, false))
+        }
+    }
+
+    /// RDP `(port, 0, autoport)`: no port, `-1` or `autoport='yes'` means
+    /// autoport.
+    fn rdp_ports(&self) -> Result<(i32, i32, bool)> {
+        let (port, auto) = match self.attr("port") {
+            None => (0, true),
+            Some(p) => match p.trim().parse::<i32>() {
+                Ok(-1) => (0, true),
+                Ok(n) => (n, false),
+                Err(_) => return Err(xml::internal(format!("cannot parse rdp port {p}"))),
+            },
+        };
+        if self.attr("autoport") == Some("yes") {
+            return Ok((0, 0, true));
+        }
+        Ok((port, 0, auto))
+    }
+
+    /// Rewrites `port`, `tlsPort`, `autoport`, `listen` and `socket` the
+    /// way libvirt formats them for the first listen's type: ports only
+    /// for address and network listens, the legacy `listen` attribute from
+    /// an address listen, VNC's `socket` from a socket listen.
+    fn set_port_attrs(&mut self, (port, tls, auto): (i32, i32, bool)) {
+        self.attrs.retain(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "port" | "tlsPort" | "autoport" | "listen" | "socket"
+            )
+        });
+        let first = self.listens.first();
+        let ltype = first.and_then(|l| l.attr("type")).unwrap_or("");
+        let address = first
+            .filter(|_| ltype == "address")
+            .and_then(|l| l.attr("address"))
+            .map(str::to_string);
+        let socket = first
+            .filter(|_| ltype == "socket" && self.gtype == "vnc")
+            .and_then(|l| l.attr("socket"))
+            .map(str::to_string);
+        let yesno = |b: bool| if b { "yes" } else { "no" };
+        let ported = matches!(ltype, "address" | "network");
+        match self.gtype.as_str() {
+            "vnc" if ported => {
+                if port != 0 && !auto {
+                    self.set_attr("port", port.to_string());
+                } else if auto {
+                    self.set_attr("port", "-1");
+                }
+                self.set_attr("autoport", yesno(auto));
+            }
+            "spice" if ported => {
+                if port != 0 {
+                    self.set_attr("port", port.to_string());
+                }
+                if tls != 0 {
+                    self.set_attr("tlsPort", tls.to_string());
+                }
+                self.set_attr("autoport", yesno(auto));
+            }
+            "rdp" => {
+                if port != 0 || auto {
+                    self.set_attr("port", port.to_string());
+                }
+                if auto {
+                    self.set_attr("autoport", "yes");
+                }
+            }
+            _ => {}
+        }
+        if let Some(a) = address {
+            self.set_attr("listen", a);
+        }
+        if let Some(s) = socket {
+            self.set_attr("socket", s);
+        }
     }
 
     fn write(&self, w: &mut Writer, opts: &FormatOptions) {
@@ -1242,6 +1457,19 @@ impl Graphics {
     }
 }
 
+/// A `<listen type=...>` element with one optional attribute.
+fn listen_elem(ltype: &str, attr: Option<(&str, String)>) -> Element {
+    let mut attrs = vec![("type".to_string(), ltype.to_string())];
+    if let Some((k, v)) = attr {
+        attrs.push((k.to_string(), v));
+    }
+    Element {
+        name: "listen".into(),
+        attrs,
+        ..Default::default()
+    }
+}
+
 /// `<video>`.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct Video {
@@ -1256,6 +1484,8 @@ pub struct Video {
     pub driver: Option<Element>,
     /// Alias, address.
     pub info: DeviceInfo,
+    /// `heads='0'` was given: no heads default.
+    pub no_heads: bool,
 }
 
 const VIDEO_MODEL_ATTRS: &[&str] = &[
@@ -1283,23 +1513,65 @@ impl Video {
         }
     }
 
+    /// The model of a video without `<model type=...>`.
+    fn default_model(os_type: &str) -> &'static str {
+        if os_type == "xen" || os_type == "linux" {
+            "xen"
+        } else {
+            "cirrus"
+        }
+    }
+
+    /// The video libvirt adds for graphics without one: the default model
+    /// with its default sizes.
+    pub fn implicit(os_type: &str) -> Video {
+        let mut v = Video {
+            model: Self::default_model(os_type).to_string(),
+            ..Default::default()
+        };
+        v.size_defaults();
+        v
+    }
+
+    /// Whether `primary='yes'` is set.
+    pub fn is_primary(&self) -> bool {
+        self.model_attr("primary") == Some("yes")
+    }
+
     fn parse(node: Node<'_, '_>, os_type: &str) -> Result<Video> {
         let mut v = Video::default();
         let m = child(node, "model");
         v.model = match m.and_then(|m| m.attribute("type")) {
             Some(t) => t.to_string(),
-            None => if os_type == "xen" || os_type == "linux" {
-                "xen"
-            } else {
-                "cirrus"
-            }
-            .to_string(),
+            None => Self::default_model(os_type).to_string(),
         };
         if let Some(m) = m {
             for a in VIDEO_MODEL_ATTRS {
-                if let Some(val) = m.attribute(a) {
-                    v.model_attrs.push((a.to_string(), val.to_string()));
+                let Some(val) = m.attribute(a) else { continue };
+                match *a {
+                    // Only a primary video is marked.
+                    "primary" if val != "yes" => continue,
+                    "primary" | "blob" => {}
+                    _ => {
+                        let n = xml::parse_u32(val).ok_or_else(|| {
+                            let msg = format!("cannot parse video {a} '{val}'");
+                            if *a == "heads" {
+                                xml::internal(msg)
+                            } else {
+                                xml::xml_err(msg)
+                            }
+                        })?;
+                        // 0 is the same as absent, except that heads
+                        // then stays unset.
+                        if n == 0 {
+                            if *a == "heads" {
+                                v.no_heads = true;
+                            }
+                            continue;
+                        }
+                    }
                 }
+                v.model_attrs.push((a.to_string(), val.to_string()));
             }
             v.model_children = dom::elements(m)
                 .map(|c| Element::from_dom(c, false))
@@ -1307,9 +1579,18 @@ impl Video {
         }
         v.driver = child(node, "driver").map(|n| Element::from_dom(n, false));
         v.info = DeviceInfo::parse(node)?;
+        v.size_defaults();
+        Ok(v)
+    }
+
+    /// Video RAM and heads defaults of the model; RAM sizes are rounded up
+    /// to a power of two. (libvirt gives VGA-like models 8 MiB on VirtualBox
+    /// and 4 MiB on VMware domains; the drivers concerned adjust that.)
+    fn size_defaults(&mut self) {
+        let v = self;
         let vram = match v.model.as_str() {
-            "vga" | "cirrus" | "vmvga" | "bochs" | "xen" => Some("16384"),
-            "vbox" => Some("8192"),
+            "vga" | "cirrus" | "vmvga" | "bochs" => Some("16384"),
+            "xen" => Some("4096"),
             "qxl" => Some("65536"),
             _ => None,
         };
@@ -1319,10 +1600,19 @@ impl Video {
         if let Some(vr) = vram {
             v.set_model_attr("vram", vr);
         }
-        if v.model != "none" {
+        for (k, val) in v.model_attrs.iter_mut() {
+            if k == "ram" || k == "vram" {
+                if let Some(n) = xml::parse_u32(val) {
+                    let up = n.checked_next_power_of_two().unwrap_or(n);
+                    if up != n {
+                        *val = up.to_string();
+                    }
+                }
+            }
+        }
+        if v.model != "none" && !v.no_heads {
             v.set_model_attr("heads", "1");
         }
-        Ok(v)
     }
 
     fn write(&self, w: &mut Writer) {
@@ -1420,6 +1710,91 @@ static REDIRDEV: Spec = Spec {
     keep_unknown: false,
 };
 
+static FS_BINARY: Spec = Spec {
+    attrs: &["path", "xattr"],
+    children: &[
+        ("cache", None),
+        ("sandbox", None),
+        ("lock", None),
+        ("thread_pool", None),
+    ],
+    keep_unknown: true,
+};
+static FILESYSTEM: Spec = Spec {
+    attrs: &["type", "accessmode", "model", "multidevs", "fmode", "dmode"],
+    children: &[
+        ("driver", None),
+        ("binary", Some(&FS_BINARY)),
+        ("source", None),
+        ("target", None),
+        ("readonly", None),
+        ("space_hard_limit", None),
+        ("space_soft_limit", None),
+    ],
+    keep_unknown: true,
+};
+
+/// libvirt's filesystem defaults: type `mount`, access mode `passthrough`
+/// (unless the source is a vhost-user socket), RAM usage in KiB and space
+/// limits in bytes.
+fn filesystem_defaults(e: &mut Element) -> Result<()> {
+    if e.attr("type").is_none() {
+        e.attrs.insert(0, ("type".into(), "mount".into()));
+    }
+    let ram = e.attr("type") == Some("ram");
+    let mut socket = false;
+    for c in e.content.iter_mut() {
+        let crate::Content::Elem(c) = c else { continue };
+        match c.name.as_str() {
+            "source" => {
+                socket |= c.attr("socket").is_some();
+                if !ram {
+                    continue;
+                }
+                let Some(usage) = c.attr("usage") else {
+                    continue;
+                };
+                let value = xml::parse_u64(usage).ok_or_else(|| {
+                    xml::xml_err(format!("cannot parse usage '{usage}' for RAM filesystem"))
+                })?;
+                let bytes =
+                    crate::units::scale(value, c.attr("units").unwrap_or(""), 1024, u64::MAX)?;
+                c.attrs.retain(|(k, _)| k != "usage" && k != "units");
+                c.attrs.push(("usage".into(), (bytes / 1024).to_string()));
+                c.attrs.push(("units".into(), "KiB".into()));
+            }
+            "space_hard_limit" | "space_soft_limit" => {
+                let text: String = c
+                    .content
+                    .iter()
+                    .filter_map(|t| match t {
+                        crate::Content::Text(t) => Some(t.as_str()),
+                        crate::Content::Elem(_) => None,
+                    })
+                    .collect();
+                let value = xml::parse_u64(text.trim()).ok_or_else(|| {
+                    Error::new(
+                        ErrorDomain::XML,
+                        ErrorNumber::XML_ERROR,
+                        format!(
+                            "Invalid value '{text}' for element or attribute './{}[1]'",
+                            c.name
+                        ),
+                    )
+                })?;
+                let bytes = crate::units::scale(value, c.attr("unit").unwrap_or(""), 1, u64::MAX)?;
+                c.attrs = vec![("unit".into(), "bytes".into())];
+                c.content = vec![crate::Content::Text(bytes.to_string())];
+            }
+            _ => {}
+        }
+    }
+    if !socket && e.attr("accessmode").is_none() {
+        e.attrs.push(("accessmode".into(), "passthrough".into()));
+    }
+    Ok(())
+}
+
 fn dev_spec(name: &str) -> DevSpec {
     let (spec, info_at): (&'static Spec, InfoAt) = match name {
         "sound" => (&SOUND, InfoAt::End),
@@ -1429,6 +1804,10 @@ fn dev_spec(name: &str) -> DevSpec {
         "hostdev" => (&HOSTDEV, InfoAt::End),
         "smartcard" => (&SMARTCARD, InfoAt::End),
         "redirdev" => (&REDIRDEV, InfoAt::End),
+        "filesystem" => (
+            &FILESYSTEM,
+            InfoAt::Before(&["space_hard_limit", "space_soft_limit"]),
+        ),
         _ => (&ANY_DEV, InfoAt::End),
     };
     DevSpec { spec, info_at }
@@ -1446,6 +1825,9 @@ impl GenericDevice {
             }
             crate::Content::Text(_) => true,
         });
+        if name == "filesystem" {
+            filesystem_defaults(&mut elem)?;
+        }
         let ds = dev_spec(name);
         spec::normalize(&mut elem, ds.spec);
         if name == "hostdev" && elem.attr("type") == Some("pci") {
@@ -1602,26 +1984,81 @@ fn disk_insert(disks: &mut Vec<Disk>, d: Disk) {
     }
 }
 
-/// Inserts `c` the way libvirt's `virDomainControllerInsertPreAlloced` does.
-fn controller_insert(ctrls: &mut Vec<Controller>, c: Controller) {
+/// Where libvirt's `virDomainControllerInsertPreAlloced` puts `c` among
+/// `ctrls` while parsing; `pending[i]` tells whether `ctrls[i]` has no
+/// index yet (it sorts before every index). A controller without an index
+/// goes right after the last one of its type; one with an index before
+/// the first of its type with a higher index, and a master before the
+/// companions of its index.
+fn controller_insert_pos(
+    ctrls: &[Controller],
+    pending: &[bool],
+    c: &Controller,
+    c_pending: bool,
+) -> usize {
+    let key = |i: usize| {
+        if pending[i] {
+            -1
+        } else {
+            i64::from(ctrls[i].index)
+        }
+    };
+    let c_key = if c_pending { -1 } else { i64::from(c.index) };
+    let c_master = c.info.master_startport.is_none();
     let mut insert_at: Option<usize> = None;
     for i in (0..ctrls.len()).rev() {
-        if ctrls[i].ctype == c.ctype {
-            if ctrls[i].index > c.index {
-                insert_at = Some(i);
-            } else if insert_at.is_none() {
-                insert_at = Some(i + 1);
-            }
+        let cur = &ctrls[i];
+        if cur.ctype != c.ctype {
+            continue;
+        }
+        if c_pending {
+            return i + 1;
+        }
+        if key(i) > c_key || (c_master && cur.info.master_startport.is_some() && key(i) == c_key) {
+            insert_at = Some(i);
+        } else if insert_at.is_none() {
+            insert_at = Some(i + 1);
         }
     }
-    match insert_at {
-        Some(i) => ctrls.insert(i, c),
-        None => ctrls.push(c),
-    }
+    insert_at.unwrap_or(ctrls.len())
 }
 
-fn is_ich9_ehci1(c: &Controller) -> bool {
-    c.model.as_deref() == Some("ich9-ehci1")
+/// libvirt's `virDomainAssignControllerIndexes`: in list order, each
+/// controller without an index gets the lowest index unused by its type,
+/// except that a USB2 controller following another USB2 controller joins
+/// that one's index unless a controller of its model already has it.
+fn assign_controller_indexes(ctrls: &mut [Controller], pending: &mut [bool]) {
+    for outer in 0..ctrls.len() {
+        if !pending[outer] {
+            continue;
+        }
+        let mut joined: Option<u32> = None;
+        if outer > 0 && is_usb2(&ctrls[outer]) {
+            let prev = (0..outer).rev().find(|&i| ctrls[i].ctype == "usb");
+            if let Some(p) = prev.filter(|&p| is_usb2(&ctrls[p])) {
+                let idx = ctrls[p].index;
+                let taken = (0..ctrls.len()).any(|i| {
+                    !pending[i]
+                        && ctrls[i].ctype == "usb"
+                        && ctrls[i].index == idx
+                        && ctrls[i].model == ctrls[outer].model
+                });
+                if !taken {
+                    joined = Some(idx);
+                }
+            }
+        }
+        let idx = joined.unwrap_or_else(|| {
+            let used = |n: u32| {
+                (0..ctrls.len()).any(|i| {
+                    !pending[i] && ctrls[i].ctype == ctrls[outer].ctype && ctrls[i].index == n
+                })
+            };
+            (0..).find(|&n| !used(n)).unwrap_or(0)
+        });
+        ctrls[outer].index = idx;
+        pending[outer] = false;
+    }
 }
 
 impl Devices {
@@ -1633,55 +2070,17 @@ impl Devices {
     pub(crate) fn from_dom(node: Node<'_, '_>, os_type: &str) -> Result<Devices> {
         let mut d = Devices::default();
         d.reserve_for(node);
-        // The last USB controller: index, whether it is an ICH9 EHCI
-        // master, whether it is a companion.
-        let mut last_usb: Option<(u32, bool, bool)> = None;
+        // Controllers still without an index (parallel to d.controllers).
+        let mut pending: Vec<bool> = Vec::new();
         for c in dom::elements(node) {
             match c.tag_name().name() {
                 "emulator" => {}
                 "disk" => disk_insert(&mut d.disks, Disk::parse(c)?),
                 "controller" => {
                     let (ctrl, has_index) = Controller::parse(c)?;
-                    let companion = ctrl.ctype == "usb" && ctrl.info.master_startport.is_some();
-                    if has_index {
-                        if ctrl.ctype == "usb" {
-                            last_usb = Some((ctrl.index, is_ich9_ehci1(&ctrl), companion));
-                        }
-                        if !companion
-                            && d.controllers
-                                .iter()
-                                .any(|x| x.ctype == ctrl.ctype && x.index == ctrl.index)
-                        {
-                            return Err(xml::xml_err(format!(
-                                "Multiple '{}' controllers with index '{}'",
-                                ctrl.ctype, ctrl.index
-                            )));
-                        }
-                        controller_insert(&mut d.controllers, ctrl);
-                    } else {
-                        // A USB companion controller right after its EHCI
-                        // master (or another companion) shares its index.
-                        let joins = companion
-                            && last_usb.as_ref().is_some_and(
-                                |(_, ehci1, is_comp): &(u32, bool, bool)| *is_comp || *ehci1,
-                            );
-                        let next = if joins {
-                            last_usb.as_ref().map_or(0, |l| l.0)
-                        } else {
-                            d.controllers
-                                .iter()
-                                .filter(|x| x.ctype == ctrl.ctype)
-                                .map(|x| x.index + 1)
-                                .max()
-                                .unwrap_or(0)
-                        };
-                        let mut ctrl = ctrl;
-                        ctrl.index = next;
-                        if ctrl.ctype == "usb" {
-                            last_usb = Some((ctrl.index, is_ich9_ehci1(&ctrl), companion));
-                        }
-                        controller_insert(&mut d.controllers, ctrl);
-                    }
+                    let at = controller_insert_pos(&d.controllers, &pending, &ctrl, !has_index);
+                    d.controllers.insert(at, ctrl);
+                    pending.insert(at, !has_index);
                 }
                 "interface" => d.interfaces.push(Interface::parse(c)?),
                 "serial" => d.serials.push(Chardev::parse(c, ChardevKind::Serial)?),
@@ -1715,6 +2114,23 @@ impl Devices {
                 "crypto" => d.cryptos.push(GenericDevice::parse(c)?),
                 // libvirt ignores elements it does not know.
                 _ => {}
+            }
+        }
+        if pending.contains(&true) {
+            assign_controller_indexes(&mut d.controllers, &mut pending);
+        }
+        // Several USB controllers may share an index (companions); other
+        // types may not.
+        for (i, c) in d.controllers.iter().enumerate() {
+            if c.ctype != "usb"
+                && d.controllers[..i]
+                    .iter()
+                    .any(|x| x.ctype == c.ctype && x.index == c.index)
+            {
+                return Err(xml::xml_err(format!(
+                    "Multiple '{}' controllers with index '{}'",
+                    c.ctype, c.index
+                )));
             }
         }
         Ok(d)
@@ -1754,12 +2170,14 @@ impl Devices {
             || self.interfaces.iter().any(|i| i.info.boot_order.is_some())
             || self.hostdevs.iter().any(|h| h.info.boot_order.is_some())
             || self.redirdevs.iter().any(|h| h.info.boot_order.is_some())
+            || self.filesystems.iter().any(|f| f.info.boot_order.is_some())
     }
 
     /// libvirt's generic device defaults (every driver): disk buses and
     /// drive addresses, implicit controllers, console/serial pairing,
-    /// serial ports, input buses, primary video, watchdog action, hostdev
-    /// `managed`, smartcard addresses, rng backend.
+    /// serial ports, input buses, the video for graphics and the primary
+    /// video, watchdog action, hostdev `managed`, smartcard addresses, rng
+    /// backend; and the checks libvirt makes on them (consoles, videos).
     pub fn apply_defaults(&mut self, os_type: &str) -> Result<()> {
         let hvm = os_type == "hvm";
         // Disks: bus from the device name, drive addresses.
@@ -1855,71 +2273,7 @@ impl Devices {
             }
             self.ensure_controller("ccid", 0);
         }
-        // Console/serial pairing.
-        if hvm {
-            if let Some(first) = self.consoles.first_mut() {
-                if first.target_type.is_none() {
-                    first.target_type = Some("serial".into());
-                }
-            }
-            if self.consoles.is_empty() && !self.serials.is_empty() {
-                let mut c = self.serials[0].clone();
-                c.kind = ChardevKind::Console;
-                c.target_type = Some("serial".into());
-                c.target_extra = Element {
-                    name: "target".into(),
-                    ..Default::default()
-                };
-                c.info = DeviceInfo::default();
-                self.consoles.push(c);
-            }
-            let pair = self
-                .consoles
-                .first()
-                .is_some_and(|c| c.target_type.as_deref() == Some("serial"));
-            if pair {
-                if self.serials.is_empty() {
-                    let mut s = self.consoles[0].clone();
-                    s.kind = ChardevKind::Serial;
-                    s.target_type = None;
-                    self.serials.push(s);
-                } else {
-                    let mut c = self.serials[0].clone();
-                    c.kind = ChardevKind::Console;
-                    c.target_type = Some("serial".into());
-                    c.target_extra = Element {
-                        name: "target".into(),
-                        ..Default::default()
-                    };
-                    c.info = self.consoles[0].info.clone();
-                    self.consoles[0] = c;
-                }
-            }
-        }
-        // Serial and parallel ports numbered in order.
-        for list in [&mut self.serials, &mut self.parallels] {
-            let mut used: Vec<u32> = list.iter().filter_map(|c| c.target_port).collect();
-            for c in list.iter_mut() {
-                if c.target_port.is_none() {
-                    let mut p = 0;
-                    while used.contains(&p) {
-                        p += 1;
-                    }
-                    c.target_port = Some(p);
-                    used.push(p);
-                }
-            }
-        }
-        if let (Some(s), Some(c)) = (self.serials.first(), self.consoles.first_mut()) {
-            if c.target_type.as_deref() == Some("serial") {
-                c.target_port = s.target_port;
-            }
-        }
-        for c in self.consoles.iter_mut() {
-            if c.target_port.is_none() {
-                c.target_port = Some(0);
-            }
-        }
+        self.chardev_defaults(hvm)?;
         // Input buses.
         for i in &mut self.inputs {
             if i.bus.is_none() {
@@ -1934,14 +2288,47 @@ impl Devices {
                 );
             }
         }
-        // Primary video.
-        if !self.videos.is_empty()
-            && !self
-                .videos
-                .iter()
-                .any(|v| v.model_attr("primary") == Some("yes"))
-        {
-            self.videos[0].set_model_attr("primary", "yes");
+        // Videos: the primary one first, one for graphics without any;
+        // a "none" primary video keeps nothing but its alias.
+        if let Some(p) = self.videos.iter().position(Video::is_primary) {
+            if self.videos[p + 1..].iter().any(Video::is_primary) {
+                return Err(xml::unsupported(
+                    "Only one primary video device is supported",
+                ));
+            }
+            let v = self.videos.remove(p);
+            self.videos.insert(0, v);
+        }
+        if self.videos.is_empty() && !self.graphics.is_empty() {
+            self.videos.push(Video::implicit(os_type));
+        }
+        if let Some(first) = self.videos.first_mut() {
+            if first.model == "none" {
+                *first = Video {
+                    model: "none".into(),
+                    info: DeviceInfo {
+                        alias: first.info.alias.take(),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                };
+            } else {
+                first.set_model_attr("primary", "yes");
+            }
+        }
+        if self.videos.len() > 1 && self.videos.iter().any(|v| v.model == "none") {
+            return Err(xml::unsupported(
+                "a 'none' video type must be the only video device defined for the domain",
+            ));
+        }
+        for v in self.videos.iter().filter(|v| v.model != "qxl") {
+            for a in ["ram", "vram64", "vgamem"] {
+                if v.model_attr(a).is_some() {
+                    return Err(xml::unsupported(format!(
+                        "{a} attribute only supported for video type qxl"
+                    )));
+                }
+            }
         }
         // Watchdog action, hostdev managed, rng backend.
         for wd in &mut self.watchdogs {
@@ -1977,20 +2364,93 @@ impl Devices {
         Ok(())
     }
 
-    /// Adds controller `ctype`/`index` unless present (libvirt's
-    /// `virDomainDefMaybeAddController`).
+    /// Character device defaults: console target type `serial`, ports,
+    /// and the first console as an alias of the first serial port.
+    fn chardev_defaults(&mut self, hvm: bool) -> Result<()> {
+        // Serial and parallel ports count up from the highest one; console
+        // ports are not read from the XML and count up from 0.
+        for list in [&mut self.serials, &mut self.parallels] {
+            for i in 0..list.len() {
+                if list[i].target_port.is_none() {
+                    let next = list
+                        .iter()
+                        .filter_map(|c| c.target_port)
+                        .max()
+                        .map_or(0, |m| m + 1);
+                    list[i].target_port = Some(next);
+                }
+            }
+        }
+        for (port, c) in (0u32..).zip(self.consoles.iter_mut()) {
+            if c.target_type.is_none() {
+                c.target_type = Some("serial".into());
+            }
+            c.target_port = Some(port);
+        }
+        if self.consoles[1.min(self.consoles.len())..]
+            .iter()
+            .any(|c| c.target_type.as_deref() == Some("serial"))
+        {
+            return Err(xml::unsupported(
+                "Only the first console can be a serial port",
+            ));
+        }
+        if !hvm {
+            return Ok(());
+        }
+        let serial_console = self
+            .consoles
+            .first()
+            .is_some_and(|c| c.target_type.as_deref() == Some("serial"));
+        if serial_console {
+            // The console stands for the first serial port, made from it
+            // when there is none.
+            if self.serials.is_empty() {
+                let mut s = self.consoles[0].clone();
+                s.kind = ChardevKind::Serial;
+                s.target_type = None;
+                s.target_port = Some(0);
+                self.serials.push(s);
+            }
+        } else if self.serials.first().is_some_and(|s| {
+            !matches!(
+                s.target_type.as_deref(),
+                Some("usb-serial" | "pci-serial" | "isa-debug")
+            )
+        }) {
+            self.consoles.insert(0, Chardev::default());
+        } else {
+            return Ok(());
+        }
+        // Written as a copy of the serial port with the console's target.
+        let mut c = self.serials[0].clone();
+        c.kind = ChardevKind::Console;
+        c.target_type = Some("serial".into());
+        c.target_name = None;
+        c.target_extra = Element {
+            name: "target".into(),
+            ..Default::default()
+        };
+        self.consoles[0] = c;
+        Ok(())
+    }
+
+    /// Appends an implicit controller `ctype`/`index` unless one is
+    /// present (libvirt's `virDomainDefMaybeAddController`, which adds at
+    /// the end of the list).
     pub fn ensure_controller(&mut self, ctype: &str, index: u32) {
         if !self
             .controllers
             .iter()
             .any(|c| c.ctype == ctype && c.index == index)
         {
-            controller_insert(&mut self.controllers, Controller::implicit(ctype, index));
+            self.controllers.push(Controller::implicit(ctype, index));
         }
     }
 
-    /// Writes the devices (without `<devices>` itself and `<emulator>`).
-    pub fn format(&self, w: &mut Writer, opts: &FormatOptions) {
+    /// Writes the devices (without `<devices>` itself and `<emulator>`) of
+    /// a guest of `os_type`.
+    pub fn format(&self, w: &mut Writer, opts: &FormatOptions, os_type: &str) {
         for d in &self.disks {
             d.write(w);
         }
@@ -2009,15 +2469,24 @@ impl Devices {
         for s in &self.smartcards {
             s.write(w);
         }
-        for list in [
-            &self.serials,
-            &self.parallels,
-            &self.consoles,
-            &self.channels,
-        ] {
-            for c in list {
-                c.write(w);
+        for c in self.serials.iter().chain(&self.parallels) {
+            c.write(w);
+        }
+        // An hvm guest's serial console is written from the serial port it
+        // stands for, as that port is now.
+        for (i, c) in self.consoles.iter().enumerate() {
+            match self.serials.get(i) {
+                Some(s)
+                    if os_type == "hvm"
+                        && matches!(c.target_type.as_deref(), None | Some("serial")) =>
+                {
+                    s.write_as(w, "console", true);
+                }
+                _ => c.write(w),
             }
+        }
+        for c in &self.channels {
+            c.write(w);
         }
         for i in &self.inputs {
             i.write(w);

@@ -13,7 +13,16 @@
 //! - `<clock offset='utc'/>`, `on_poweroff` destroy, `on_reboot` restart,
 //!   `on_crash` destroy;
 //! - interface MAC addresses `52:54:00:xx:xx:xx` (random);
-//! - implicit controllers and other device defaults listed on each device.
+//! - controller indexes (the lowest unused one, USB2 companions joining
+//!   their master) and the implicit controllers, appended and marked
+//!   [`Controller::implicit`];
+//! - the console for the first serial port (and the serial port for a
+//!   serial console), serial/parallel/console ports;
+//! - graphics ports, autoport and listens (a SPICE server without ports
+//!   listens nowhere), a video device for graphics without one, the
+//!   primary video first;
+//! - filesystem type and access mode;
+//! - the other device defaults listed on each device.
 //!
 //! Driver-specific defaults are not applied here; a driver adds them after
 //! parsing. Measured on libvirt 9.0's test driver, it adds:
@@ -722,7 +731,7 @@ impl DomainDef {
         if let Some(e) = &self.emulator {
             w.text_elem("emulator", e);
         }
-        self.devices.format(&mut w, opts);
+        self.devices.format(&mut w, opts, &self.os.os_type);
         w.end();
         for e in &self.seclabels {
             e.write(&mut w);
