@@ -1127,42 +1127,6 @@ pub fn cmd_help(ctl: &mut Ctl, cmd: &Cmd) -> bool {
     false
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use ironvirt::reason;
-
-    #[test]
-    fn c_integers() {
-        assert_eq!(parse_c_int("1"), Some(1));
-        assert_eq!(parse_c_int(" +7"), Some(7));
-        assert_eq!(parse_c_int("-1"), Some(-1));
-        assert_eq!(parse_c_int("1a"), None);
-        assert_eq!(parse_c_int(""), None);
-        assert_eq!(parse_c_int("99999999999"), None);
-    }
-
-    #[test]
-    fn states_and_reasons() {
-        assert_eq!(state_str(5), "shut off");
-        assert_eq!(reason_str(5, reason::shutoff::DESTROYED), "destroyed");
-        assert_eq!(reason_str(1, 0), "unknown");
-        assert_eq!(reason_str(3, 1), "user");
-        assert_eq!(reason_str(1, 99), "unknown");
-    }
-
-    #[test]
-    fn help_layout() {
-        let h = command_help(&defs::DOMSTATE);
-        assert_eq!(
-            h,
-            "  NAME\n    domstate - domain state\n\n  SYNOPSIS\n    domstate <domain> [--reason]\n\n  \
-             DESCRIPTION\n    Returns state about a domain.\n\n  OPTIONS\n    [--domain] <string>  domain name, id or uuid\n    \
-             --reason         also print reason for the state\n\n"
-        );
-    }
-}
-
 /// Ends a command that performs one action: prints `done` when it
 /// succeeded, else keeps the library's error and prints `failed` before it,
 /// as virsh does.
@@ -1226,5 +1190,41 @@ pub fn cmd_domxml_to_native(ctl: &mut Ctl, cmd: &Cmd) -> bool {
             ctl.set_error(e);
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ironvirt::reason;
+
+    #[test]
+    fn c_integers() {
+        assert_eq!(parse_c_int("1"), Some(1));
+        assert_eq!(parse_c_int(" +7"), Some(7));
+        assert_eq!(parse_c_int("-1"), Some(-1));
+        assert_eq!(parse_c_int("1a"), None);
+        assert_eq!(parse_c_int(""), None);
+        assert_eq!(parse_c_int("99999999999"), None);
+    }
+
+    #[test]
+    fn states_and_reasons() {
+        assert_eq!(state_str(5), "shut off");
+        assert_eq!(reason_str(5, reason::shutoff::DESTROYED), "destroyed");
+        assert_eq!(reason_str(1, 0), "unknown");
+        assert_eq!(reason_str(3, 1), "user");
+        assert_eq!(reason_str(1, 99), "unknown");
+    }
+
+    #[test]
+    fn help_layout() {
+        let h = command_help(&defs::DOMSTATE);
+        assert_eq!(
+            h,
+            "  NAME\n    domstate - domain state\n\n  SYNOPSIS\n    domstate <domain> [--reason]\n\n  \
+             DESCRIPTION\n    Returns state about a domain.\n\n  OPTIONS\n    [--domain] <string>  domain name, id or uuid\n    \
+             --reason         also print reason for the state\n\n"
+        );
     }
 }
