@@ -150,6 +150,11 @@ pub struct QemuDriver {
     host_uuid: String,
     host_facts: OnceLock<HostFacts>,
     pub(crate) domains: RwLock<Domains>,
+    /// Serialises the changes that add, rename or remove definitions
+    /// (define, undefine, create-xml), so that their config files are
+    /// written without holding `domains`: lookups and listings never wait
+    /// for a disk flush.
+    config_lock: Mutex<()>,
     callbacks: Mutex<Vec<(i32, LifecycleCallback)>>,
     next_callback: AtomicI32,
     /// The id the next started guest gets.
@@ -219,6 +224,7 @@ impl QemuDriver {
             host_uuid: host_uuid(),
             host_facts: OnceLock::new(),
             domains: RwLock::new(Domains::default()),
+            config_lock: Mutex::new(()),
             callbacks: Mutex::new(Vec::new()),
             next_callback: AtomicI32::new(1),
             next_id: AtomicI32::new(1),
@@ -938,9 +944,12 @@ impl Driver for QemuDriver {
             inactive: true,
             secure: true,
         });
-        let mut doms = self.domains.write().unwrap_or_else(|p| p.into_inner());
-        doms.check_identity(&def)?;
-        let updated = doms.by_uuid.contains_key(&def.uuid);
+        let _serial = lock(&self.config_lock);
+        let updated = {
+            let doms = self.domains.read().unwrap_or_else(|p| p.into_inner());
+            doms.check_identity(&def)?;
+            doms.by_uuid.contains_key(&def.uuid)
+        };
         let path = self.config_file(&def.name);
         cache::write_atomic(&path, text.as_bytes()).map_err(|e| {
             Error::new(
@@ -953,6 +962,7 @@ impl Driver for QemuDriver {
                 ),
             )
         })?;
+        let mut doms = self.domains.write().unwrap_or_else(|p| p.into_inner());
         doms.by_name.insert(def.name.clone(), def.uuid);
         let r = match doms.by_uuid.get_mut(&def.uuid) {
             Some(o) => {
@@ -1004,19 +1014,20 @@ impl Driver for QemuDriver {
                 format!("unsupported flags (0x{flags:x}) in function qemuDomainUndefineFlags"),
             ));
         }
-        let mut doms = self.domains.write().unwrap_or_else(|p| p.into_inner());
-        let Some(o) = doms.by_uuid.get(&dom.uuid) else {
-            return Err(Error::no_domain_uuid(DOM, &dom.uuid.to_string()));
+        let _serial = lock(&self.config_lock);
+        let (name, r) = {
+            let doms = self.domains.read().unwrap_or_else(|p| p.into_inner());
+            let Some(o) = doms.by_uuid.get(&dom.uuid) else {
+                return Err(Error::no_domain_uuid(DOM, &dom.uuid.to_string()));
+            };
+            if !o.persistent {
+                return Err(Error::operation_invalid(
+                    DOM,
+                    "cannot undefine transient domain",
+                ));
+            }
+            (o.def.name.clone(), o.dom_ref())
         };
-        if !o.persistent {
-            return Err(Error::operation_invalid(
-                DOM,
-                "cannot undefine transient domain",
-            ));
-        }
-        let name = o.def.name.clone();
-        let r = o.dom_ref();
-        let active = o.run.is_some() || o.starting;
         let path = self.config_file(&name);
         if let Err(e) = std::fs::remove_file(&path) {
             if e.kind() != std::io::ErrorKind::NotFound {
@@ -1031,6 +1042,12 @@ impl Driver for QemuDriver {
         if let Ok(d) = std::fs::File::open(self.config_dir()) {
             let _ = d.sync_all();
         }
+        // The domain may have started or stopped while the file went.
+        let mut doms = self.domains.write().unwrap_or_else(|p| p.into_inner());
+        let active = doms
+            .by_uuid
+            .get(&dom.uuid)
+            .is_some_and(|o| o.run.is_some() || o.starting);
         if active {
             // A running domain becomes transient and goes when it stops.
             if let Some(o) = doms.by_uuid.get_mut(&dom.uuid) {
@@ -1087,6 +1104,7 @@ impl Driver for QemuDriver {
         self.apply_defaults(&mut def)?;
         self.validate_domain(&def)?;
         {
+            let _serial = lock(&self.config_lock);
             let mut doms = self.domains.write().unwrap_or_else(|p| p.into_inner());
             doms.check_identity(&def)?;
             match doms.by_uuid.get_mut(&def.uuid) {

@@ -177,3 +177,120 @@ fn validation_accepts_supported_config_and_hits_cache() {
     assert_eq!(entry.domcaps_count(), 1);
     assert_eq!(p.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
+
+/// Definitions made and removed from many threads at once, with readers
+/// listing and looking up all the while: names and UUIDs stay one to one,
+/// one of two rival definitions of a name wins, and what is on disk is
+/// what the driver holds, also for a new driver over the same directory.
+#[test]
+fn concurrent_defines_undefines_and_lookups_stay_consistent() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let drv = replay_driver(tmp.path(), replay(Duration::ZERO));
+    let named = |name: &str, uuid: &str| {
+        format!(
+            "<domain type='kvm'><name>{name}</name><uuid>{uuid}</uuid><memory>131072</memory>\
+             <os><type machine='pc'>hvm</type></os><devices/></domain>"
+        )
+    };
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let drv = drv.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut seen = 0usize;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    for d in drv.list_all_domains(0).expect("list") {
+                        // A listed domain may go before we look; if found, it is itself.
+                        if let Ok(l) = drv.domain_lookup_by_name(&d.name) {
+                            if l.uuid == d.uuid {
+                                seen += 1;
+                            }
+                        }
+                    }
+                }
+                seen
+            })
+        })
+        .collect();
+    let writers: Vec<_> = (0..4u8)
+        .map(|t| {
+            let drv = drv.clone();
+            std::thread::spawn(move || {
+                for i in 0..25u8 {
+                    let uuid = format!("{t:02x}{i:02x}0000-0000-4000-8000-000000000000");
+                    let d = drv
+                        .domain_define_xml(&named(&format!("w{t}-{i}"), &uuid), 0)
+                        .expect("define");
+                    if i % 2 == 0 {
+                        drv.domain_undefine(&d, 0).expect("undefine");
+                    }
+                }
+            })
+        })
+        .collect();
+    // Two rivals for one name, with different UUIDs: exactly one wins.
+    let rivals: Vec<_> = ["aa", "bb"]
+        .into_iter()
+        .map(|u| {
+            let drv = drv.clone();
+            let xml = named("rival", &format!("{u}000000-0000-4000-8000-000000000000"));
+            std::thread::spawn(move || drv.domain_define_xml(&xml, 0).is_ok())
+        })
+        .collect();
+    for w in writers {
+        w.join().expect("writer");
+    }
+    let wins = rivals
+        .into_iter()
+        .map(|r| r.join().expect("rival"))
+        .filter(|ok| *ok)
+        .count();
+    assert_eq!(wins, 1, "one definition of 'rival' wins");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let seen: usize = readers.into_iter().map(|r| r.join().expect("reader")).sum();
+    assert!(seen > 0, "readers saw domains while writers ran");
+
+    let mut names: Vec<String> = drv
+        .list_all_domains(0)
+        .expect("list")
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
+    names.sort();
+    let mut expected: Vec<String> = (0..4u8)
+        .flat_map(|t| {
+            (0..25u8)
+                .filter(|i| i % 2 == 1)
+                .map(move |i| format!("w{t}-{i}"))
+        })
+        .chain(["rival".to_string()])
+        .collect();
+    expected.sort();
+    assert_eq!(names, expected);
+    let mut on_disk: Vec<String> = std::fs::read_dir(drv.config_dir())
+        .expect("config dir")
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .strip_suffix(".xml")
+                .map(str::to_string)
+        })
+        .collect();
+    on_disk.sort();
+    assert_eq!(
+        on_disk, expected,
+        "the files on disk are the definitions held"
+    );
+    drop(drv);
+    let again = replay_driver(tmp.path(), replay(Duration::ZERO));
+    let mut reloaded: Vec<String> = again
+        .list_all_domains(0)
+        .expect("list")
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
+    reloaded.sort();
+    assert_eq!(reloaded, expected);
+}
