@@ -1195,6 +1195,17 @@ mod tests {
         }
     }
 
+    /// The procedure numbers of the messages the client hands to its
+    /// message handler, in order.
+    fn event_procedures(c: &Client) -> mpsc::Receiver<i32> {
+        let (tx, events) = mpsc::channel();
+        let tx = Mutex::new(tx);
+        c.set_message_handler(Box::new(move |p| {
+            let _ = tx.lock().map(|t| t.send(p.header.proc_));
+        }));
+        events
+    }
+
     fn counts(c: &Client) -> (u64, u64, u64) {
         let k = &c.shared.counters;
         (
@@ -1281,11 +1292,7 @@ mod tests {
     #[test]
     fn events_and_pings_met_by_a_reading_caller_are_handled() {
         let (c, mut d) = fake();
-        let (tx, events) = mpsc::channel();
-        let tx = Mutex::new(tx);
-        c.set_message_handler(Box::new(move |p| {
-            let _ = tx.lock().map(|t| t.send(p.header.proc_));
-        }));
+        let events = event_procedures(&c);
         let (_, rx) = call(&c, 1);
         let h = next_call(&mut d);
         assert_eq!(reader(&c), Reader::Call(h.serial));
@@ -1310,11 +1317,7 @@ mod tests {
     #[test]
     fn events_while_no_call_runs_reach_the_background_thread() {
         let (c, mut d) = fake();
-        let (tx, events) = mpsc::channel();
-        let tx = Mutex::new(tx);
-        c.set_message_handler(Box::new(move |p| {
-            let _ = tx.lock().map(|t| t.send(p.header.proc_));
-        }));
+        let events = event_procedures(&c);
         d.write_all(&event(num::DOMAIN_EVENT_LIFECYCLE, &()))
             .expect("event");
         assert_eq!(
@@ -1341,11 +1344,7 @@ mod tests {
     #[test]
     fn an_event_right_behind_a_reply_is_not_left_in_the_buffer() {
         let (c, mut d) = fake();
-        let (tx, events) = mpsc::channel();
-        let tx = Mutex::new(tx);
-        c.set_message_handler(Box::new(move |p| {
-            let _ = tx.lock().map(|t| t.send(p.header.proc_));
-        }));
+        let events = event_procedures(&c);
         let (_, rx) = call(&c, 1);
         let h = next_call(&mut d);
         // One write: the reader gets the event in the same read as its
