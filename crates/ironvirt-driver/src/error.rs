@@ -318,6 +318,21 @@ impl Error {
         Error::new(domain, ErrorNumber::OPERATION_INVALID, detail)
     }
 
+    /// libvirt's flag check: `VIR_ERR_INVALID_ARG` naming the unknown bits
+    /// (`flags & !allowed`) and the driver function, or `Ok` when there
+    /// are none.
+    pub fn check_flags(domain: ErrorDomain, flags: u32, allowed: u32, func: &str) -> Result<()> {
+        let bad = flags & !allowed;
+        if bad != 0 {
+            return Err(Error::raw(
+                domain,
+                ErrorNumber::INVALID_ARG,
+                format!("unsupported flags (0x{bad:x}) in function {func}"),
+            ));
+        }
+        Ok(())
+    }
+
     /// `VIR_ERR_NO_DOMAIN` for a name lookup: `no domain with matching name 'x'`.
     pub fn no_domain_name(domain: ErrorDomain, name: &str) -> Self {
         Error::new(
@@ -401,6 +416,10 @@ mod tests {
         assert_eq!(ErrorNumber::CONFIG_UNSUPPORTED.0, 67);
         assert_eq!(ErrorNumber(42).name(), Some("NO_DOMAIN"));
         assert_eq!(ErrorDomain::QEMU.name(), Some("QEMU"));
+        assert!(Error::check_flags(ErrorDomain::QEMU, 0x1, 0x1, "f").is_ok());
+        let e = Error::check_flags(ErrorDomain::QEMU, 0x5, 0x1, "qemuX").unwrap_err();
+        assert_eq!(e.message, "unsupported flags (0x4) in function qemuX");
+        assert_eq!(e.code, ErrorNumber::INVALID_ARG);
     }
 
     #[test]

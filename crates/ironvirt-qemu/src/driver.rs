@@ -721,15 +721,7 @@ impl QemuDriver {
 }
 
 fn start_flags(flags: u32, api: &str, allowed: u32) -> Result<StartFlags> {
-    if flags & !allowed != 0 {
-        return Err(err(
-            ErrorNumber::INVALID_ARG,
-            format!(
-                "unsupported flags (0x{:x}) in function {api}",
-                flags & !allowed
-            ),
-        ));
-    }
+    Error::check_flags(DOM, flags, allowed, api)?;
     Ok(StartFlags {
         paused: flags & define_flags::START_PAUSED != 0,
     })
@@ -806,12 +798,7 @@ impl Driver for QemuDriver {
     }
 
     fn domain_xml_to_native(&self, native_format: &str, xml: &str, flags: u32) -> Result<String> {
-        if flags != 0 {
-            return Err(err(
-                ErrorNumber::INVALID_ARG,
-                format!("unsupported flags (0x{flags:x}) in function qemuConnectDomainXMLToNative"),
-            ));
-        }
+        Error::check_flags(DOM, flags, 0, "qemuConnectDomainXMLToNative")?;
         if native_format != "qemu-argv" {
             return Err(err(
                 ErrorNumber::INVALID_ARG,
@@ -829,14 +816,7 @@ impl Driver for QemuDriver {
         virttype: Option<&str>,
         flags: u32,
     ) -> Result<String> {
-        if flags != 0 {
-            return Err(err(
-                ErrorNumber::INVALID_ARG,
-                format!(
-                    "unsupported flags (0x{flags:x}) in function qemuConnectGetDomainCapabilities"
-                ),
-            ));
-        }
+        Error::check_flags(DOM, flags, 0, "qemuConnectGetDomainCapabilities")?;
         Ok(self
             .domain_caps(emulator, arch, machine, virttype)?
             .1
@@ -921,12 +901,12 @@ impl Driver for QemuDriver {
     }
 
     fn domain_define_xml(&self, xml: &str, flags: u32) -> Result<DomainRef> {
-        if flags & !ironvirt_driver::define_flags::VALIDATE != 0 {
-            return Err(err(
-                ErrorNumber::INVALID_ARG,
-                format!("unsupported flags (0x{flags:x}) in function qemuDomainDefineXMLFlags"),
-            ));
-        }
+        Error::check_flags(
+            DOM,
+            flags,
+            ironvirt_driver::define_flags::VALIDATE,
+            "qemuDomainDefineXMLFlags",
+        )?;
         let mut def = DomainDef::parse(xml)?;
         if def.virt_type != "kvm" && def.virt_type != "qemu" {
             return Err(err(
@@ -1008,12 +988,7 @@ impl Driver for QemuDriver {
             | uf::CHECKPOINTS_METADATA
             | uf::TPM
             | uf::KEEP_TPM;
-        if flags & !allowed != 0 {
-            return Err(err(
-                ErrorNumber::INVALID_ARG,
-                format!("unsupported flags (0x{flags:x}) in function qemuDomainUndefineFlags"),
-            ));
-        }
+        Error::check_flags(DOM, flags, allowed, "qemuDomainUndefineFlags")?;
         let _serial = lock(&self.config_lock);
         let (name, r) = {
             let doms = self.domains.read().unwrap_or_else(|p| p.into_inner());
@@ -1137,12 +1112,7 @@ impl Driver for QemuDriver {
     }
 
     fn domain_destroy(&self, dom: &DomainRef, flags: u32) -> Result<()> {
-        if flags & !1 != 0 {
-            return Err(err(
-                ErrorNumber::INVALID_ARG,
-                format!("unsupported flags (0x{flags:x}) in function qemuDomainDestroyFlags"),
-            ));
-        }
+        Error::check_flags(DOM, flags, 1, "qemuDomainDestroyFlags")?;
         let vm = self.running(dom)?;
         self.destroy_vm(&vm)
     }
@@ -1171,12 +1141,7 @@ impl Driver for QemuDriver {
     }
 
     fn domain_reset(&self, dom: &DomainRef, flags: u32) -> Result<()> {
-        if flags != 0 {
-            return Err(err(
-                ErrorNumber::INVALID_ARG,
-                format!("unsupported flags (0x{flags:x}) in function qemuDomainReset"),
-            ));
-        }
+        Error::check_flags(DOM, flags, 0, "qemuDomainReset")?;
         let vm = self.running(dom)?;
         self.reset_vm(&vm)
     }

@@ -294,3 +294,22 @@ fn concurrent_defines_undefines_and_lookups_stay_consistent() {
     reloaded.sort();
     assert_eq!(reloaded, expected);
 }
+
+/// Unknown flags are refused as libvirt's flag check words it (measured on
+/// the reference: only the unknown bits, no message prefix).
+#[test]
+fn unknown_flags_name_only_the_unknown_bits() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let drv = replay_driver(tmp.path(), replay(Duration::ZERO));
+    let e = drv
+        .domain_define_xml(&xml("", "kvm", "machine='pc'", ""), 0x5)
+        .expect_err("flag 0x4 is unknown");
+    assert_eq!(
+        (e.code, e.domain, e.message.as_str()),
+        (
+            ErrorNumber::INVALID_ARG,
+            ironvirt_driver::ErrorDomain::QEMU,
+            "unsupported flags (0x4) in function qemuDomainDefineXMLFlags"
+        )
+    );
+}

@@ -145,15 +145,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Checks flags as libvirt's `virCheckFlags` does: unknown bits are an
 /// `VIR_ERR_INVALID_ARG` naming the test driver's function.
 fn check_flags(flags: u32, allowed: u32, func: &str) -> Result<()> {
-    let bad = flags & !allowed;
-    if bad != 0 {
-        return Err(Error::raw(
-            TEST,
-            ErrorNumber::INVALID_ARG,
-            format!("unsupported flags (0x{bad:x}) in function {func}"),
-        ));
-    }
-    Ok(())
+    Error::check_flags(TEST, flags, allowed, func)
 }
 
 /// Parses a domain definition and adds the test driver's own defaults.
